@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# qemu-dcd: build, test and run QEMU with the DCD series applied.
+# Run ./configure first; it prepares qemu/ and build/.
+
+SHELL := /bin/bash
+export PATH := /usr/lib/ccache:$(PATH)
+
+QEMU := build/qemu-system-x86_64
+NINJA_TARGETS := qemu-system-x86_64 $(shell cat dcd/test-binaries 2>/dev/null)
+
+.PHONY: all build check run series export reset-worktree worktree-status \
+        unit clean distclean help
+
+all: build
+
+build: build/build.ninja
+	@./dcd/worktree.sh prepare
+	@ninja -C build $(NINJA_TARGETS)
+	@$(MAKE) -s -C build/pc-bios/optionrom
+
+build/build.ninja:
+	@echo "error: build/ is not configured: run ./configure first" >&2
+	@exit 1
+
+check: build
+	@./dcd/check.sh
+
+run: build
+	@./dcd/run.sh
+
+series:
+	@./dcd/series.sh out/series
+
+export:
+	@./dcd/worktree.sh export
+
+reset-worktree:
+	@./dcd/worktree.sh reset
+
+worktree-status:
+	@./dcd/worktree.sh status
+
+clean:
+	@[ ! -f build/build.ninja ] || ninja -C build clean
+
+distclean:
+	rm -rf build out qemu .qemu.tmp
+
+help:
+	@echo "make               build $(QEMU) and the test binaries"
+	@echo "make check         run every test; ends with 'N passed, N failed'"
+	@echo "make run           start the default DCD machine with a QMP socket"
+	@echo "make series        write the whole series to out/series/"
+	@echo "make export        write qemu/'s commits back to patches/"
+	@echo "make reset-worktree  reset qemu/ to the base plus patches/"
+	@echo "make worktree-status say whether qemu/ and patches/ agree"

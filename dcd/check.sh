@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# make check: every test of qemu-dcd, one PASS/FAIL line each, then one
+# closing line "N passed, N failed".
+#
+#   unit tests and qtests   each TAP test case counts as one test
+#   checkpatch              one test per patch of the posted series
+#   series                  the posted series applies to a pristine base,
+#                           gives exactly qemu/'s tree, and builds
+#
+#   run                     make run answers QMP and the example it prints
+#
+# CHECK_ONLY=unit,qtest,run,checkpatch,series limits the groups run.
+
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+LOGDIR="$OUT/check"
+rm -rf "$LOGDIR"
+mkdir -p "$LOGDIR"
+passed=0
+failed=0
+skipped=0
+
+want()
+{
+    [ -z "${CHECK_ONLY:-}" ] || [[ ",$CHECK_ONLY," == *",$1,"* ]]
+}
+
+result()
+{
+    local status="$1" name="$2"
+    case "$status" in
+    pass) passed=$((passed + 1)); echo "PASS $name" ;;
+    skip) skipped=$((skipped + 1)); echo "SKIP $name" ;;
+    *) failed=$((failed + 1)); echo "FAIL $name" ;;
+    esac
+}
+
+# Run one TAP-speaking test binary and count its test cases.
+run_tap()
+{
+    local name="$1" log="$LOGDIR/${1//\//-}.log" line n=0
+    shift
+    # A subshell, so that a crash is reported in the log, not here.
+    ("$@" --tap) > "$log" 2>&1
+    local rc=$?
+    while IFS= read -r line; do
+        case "$line" in
+        "ok "*"# SKIP"*) result skip "$name: ${line#ok }"; n=$((n + 1)) ;;
+        "ok "*) result pass "$name: ${line#ok }"; n=$((n + 1)) ;;
+        "not ok "*) result fail "$name: ${line#not ok }"; n=$((n + 1)) ;;
+        esac
+    done < "$log"
+    if [ $rc != 0 ] || [ $n = 0 ]; then
+        result fail "$name: exit status $rc after $n test cases" \
+            "(see ${log#$TOP/})"
+        tail -20 "$log" | sed 's/^/    /'
+    fi
+}
+
+export QTEST_QEMU_BINARY="$BUILD/qemu-system-x86_64"
+export QTEST_QEMU_IMG="$BUILD/qemu-img"
+
+if want unit; then
+    for t in $(grep '^tests/unit/' "$TOP/dcd/test-binaries"); do
+        run_tap "${t#tests/}" "$BUILD/$t"
+    done
+fi
+
+if want qtest; then
+    for t in $(grep '^tests/qtest/' "$TOP/dcd/test-binaries"); do
+        run_tap "${t#tests/}" "$BUILD/$t"
+    done
+fi
+
+if want run; then
+    run_tap "make-run" python3 "$TOP/dcd/test-run.py"
+fi
+
+series="$OUT/series"
+if want checkpatch || want series; then
+    if "$TOP/dcd/series.sh" "$series" > "$LOGDIR/series.log" 2>&1; then
+        result pass "series: make series writes the series"
+    else
+        result fail "series: make series writes the series"
+        sed 's/^/    /' "$LOGDIR/series.log"
+    fi
+    if "$TOP/dcd/worktree.sh" status > "$LOGDIR/worktree.log" 2>&1; then
+        result pass "series: qemu/ and patches/ agree"
+    else
+        result fail "series: qemu/ and patches/ agree (make export)"
+    fi
+fi
+
+if want checkpatch; then
+    for p in "$series"/*.patch; do
+        [ -f "$p" ] || continue
+        log="$LOGDIR/checkpatch-$(basename "$p" .patch).log"
+        # --strict: a warning fails the patch as an error does.
+        if (cd "$WORKTREE" && ./scripts/checkpatch.pl --strict --color=never \
+                --patch "$p") > "$log" 2>&1; then
+            result pass "checkpatch: $(basename "$p")"
+        else
+            result fail "checkpatch: $(basename "$p")"
+            sed 's/^/    /' "$log"
+        fi
+    done
+fi
+
+if want series; then
+    "$TOP/dcd/series-check.sh" "$series" "$LOGDIR"
+    while read -r status name; do
+        result "$status" "$name"
+    done < "$LOGDIR/series-check.results"
+fi
+
+summary="$passed passed, $failed failed"
+[ $skipped = 0 ] || summary="$summary, $skipped skipped"
+echo "$summary"
+[ $failed = 0 ]

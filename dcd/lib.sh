@@ -1,0 +1,68 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Settings and helpers shared by configure and the dcd/ scripts.
+# Sourced, never run.
+
+# The pinned base: Debian's source package of QEMU.  The .dsc hash pins
+# the exact upload; the .dsc in turn pins its tarballs.
+QEMU_DEB_VERSION='1:10.2.2+ds-1'
+QEMU_DSC='qemu_10.2.2+ds-1.dsc'
+QEMU_DSC_SHA256='f1684b3aa5ec500c3389d346c6501dee45041ea91656c6556d4da9023b7987dd'
+# Debian suite whose source index serves that version.
+QEMU_SRC_SUITE='unstable'
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DOWNLOADS="$TOP/downloads"
+WORKTREE="$TOP/qemu"
+BUILD="$TOP/build"
+OUT="$TOP/out"
+
+# Top-level directories whose files the series adds to QEMU.
+ADDED_DIRS='hw include qapi tests docs'
+
+# QEMU's configure for our build: one x86_64 system target, TCG and qtest,
+# nothing optional that the CXL devices do not need.
+QEMU_CONFIGURE_ARGS=(
+    --python=/usr/bin/python3
+    --target-list=x86_64-softmmu
+    --without-default-features
+    --enable-tcg
+    --enable-fdt=system
+    --disable-docs
+    --disable-install-blobs
+)
+
+# Deterministic identity and dates for the commits the scripts make, so
+# the base commit and the exported patches do not churn.
+export GIT_COMMITTER_NAME='qemu-dcd scripts'
+export GIT_COMMITTER_EMAIL='scripts@qemu-dcd.invalid'
+BASE_DATE='2025-01-01T00:00:00+0000'
+
+die()
+{
+    echo "error: $*" >&2
+    exit 1
+}
+
+note()
+{
+    [ -n "${DCD_QUIET:-}" ] || echo "$*"
+}
+
+# List the files the series adds, relative to $TOP, sorted.
+added_files()
+{
+    (cd "$TOP" && git ls-files -co --exclude-standard -- $ADDED_DIRS | sort)
+}
+
+# Prefer ccache's compiler links when ccache is installed.
+if [ -d /usr/lib/ccache ]; then
+    case ":$PATH:" in
+        *:/usr/lib/ccache:*) ;;
+        *) export PATH="/usr/lib/ccache:$PATH" ;;
+    esac
+fi
+
+# Let the build of the posted series (out/series-check/) reuse the main
+# build's objects: hash paths relative to the build directory.
+export CCACHE_BASEDIR="$TOP"
+export CCACHE_NOHASHDIR=1
