@@ -5,6 +5,10 @@
 
 SHELL := /bin/bash
 export PATH := /usr/lib/ccache:$(PATH)
+# Hash paths relative to the build directory, so that clones in other
+# folders and the build of the posted series share ccache's objects.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
 
 QEMU := build/qemu-system-x86_64
 NINJA_TARGETS := qemu-system-x86_64 $(shell cat dcd/test-binaries 2>/dev/null)
@@ -29,6 +33,12 @@ check: build
 run: build
 	@./dcd/run.sh
 
+# The engine and its unit tests alone, from the top-level meson.build
+unit: build/build.ninja
+	@ninja -C build libqemuutil.a >/dev/null
+	@[ -f out/engine/build.ninja ] || meson setup out/engine >/dev/null
+	@meson test -C out/engine --print-errorlogs
+
 series:
 	@./dcd/series.sh out/series
 
@@ -51,6 +61,7 @@ help:
 	@echo "make               build $(QEMU) and the test binaries"
 	@echo "make check         run every test; ends with 'N passed, N failed'"
 	@echo "make run           start the default DCD machine with a QMP socket"
+	@echo "make unit          build and run the engine's unit tests alone"
 	@echo "make series        write the whole series to out/series/"
 	@echo "make export        write qemu/'s commits back to patches/"
 	@echo "make reset-worktree  reset qemu/ to the base plus patches/"

@@ -10,7 +10,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-out="${1:?usage: $0 OUTDIR}"
+out=$(realpath -m "${1:?usage: $0 OUTDIR}")
 manifest="$TOP/patches/added-files"
 tree="$OUT/.series-tree"
 

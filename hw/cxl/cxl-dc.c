@@ -1,0 +1,1201 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * CXL Dynamic Capacity engine: regions, accepted extents, pending add
+ * groups, release requests and queued event records of one Dynamic
+ * Capacity Device (CXL r3.1 sections 7.6.7.6.5, 7.6.7.6.6 and 8.2.9.9.9).
+ *
+ * Accepted extents live in one interval tree per region and a bitmap of
+ * accepted blocks per region (for the guest data path); pending extents
+ * of every group live in one interval tree, so that every "what overlaps
+ * this range" question costs O(log n).  Requests are validated in full
+ * before anything changes.
+ *
+ * The engine runs under the BQL: QMP, the mailbox and the memory window
+ * accesses that consult cxl_dc_is_backed() all hold it.
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/bitmap.h"
+#include "qemu/bitops.h"
+#include "qemu/bswap.h"
+#include "qemu/range.h"
+#include "qapi/error.h"
+#include "hw/cxl/cxl_dc.h"
+
+#define NODE_EXTENT(n) container_of(n, CXLDCExtent, node)
+
+static const QemuUUID null_tag;
+
+/*
+ * Tags: a count of the extents, pending or accepted, that carry each
+ * non-null tag.  The key is the first member of its value.
+ */
+typedef struct DCTagRef {
+    QemuUUID tag;
+    uint32_t count;
+} DCTagRef;
+
+static gboolean tag_equal(gconstpointer a, gconstpointer b)
+{
+    return qemu_uuid_is_equal(a, b);
+}
+
+static void tag_ref(CXLDCState *dc, const QemuUUID *tag)
+{
+    DCTagRef *ref;
+
+    if (qemu_uuid_is_null(tag)) {
+        return;
+    }
+    ref = g_hash_table_lookup(dc->tags, tag);
+    if (!ref) {
+        ref = g_new0(DCTagRef, 1);
+        ref->tag = *tag;
+        g_hash_table_insert(dc->tags, &ref->tag, ref);
+    }
+    ref->count++;
+}
+
+static void tag_unref(CXLDCState *dc, const QemuUUID *tag)
+{
+    DCTagRef *ref;
+
+    if (qemu_uuid_is_null(tag)) {
+        return;
+    }
+    ref = g_hash_table_lookup(dc->tags, tag);
+    if (ref && !--ref->count) {
+        g_hash_table_remove(dc->tags, tag);
+    }
+}
+
+static bool tag_in_use(CXLDCState *dc, const QemuUUID *tag)
+{
+    return g_hash_table_contains(dc->tags, tag);
+}
+
+uint32_t cxl_dc_extents_avail(CXLDCState *dc)
+{
+    uint64_t used = (uint64_t)dc->nr_accepted + dc->nr_pending;
+
+    return used >= dc->max_extents ? 0 : dc->max_extents - used;
+}
+
+uint32_t cxl_dc_tags_avail(CXLDCState *dc)
+{
+    uint32_t used = g_hash_table_size(dc->tags);
+
+    return used >= dc->max_tags ? 0 : dc->max_tags - used;
+}
+
+/* Extents */
+
+static CXLDCExtent *extent_new(uint64_t dpa, uint64_t len, uint8_t rid,
+                               const QemuUUID *tag, uint16_t shared_seq)
+{
+    CXLDCExtent *e = g_new0(CXLDCExtent, 1);
+
+    e->node.start = dpa;
+    e->node.last = dpa + len - 1;
+    e->region_id = rid;
+    e->tag = tag ? *tag : null_tag;
+    e->shared_seq = shared_seq;
+    return e;
+}
+
+static void accepted_insert(CXLDCState *dc, CXLDCExtent *e)
+{
+    CXLDCRegion *r = &dc->regions[e->region_id];
+
+    interval_tree_insert(&e->node, &r->accepted);
+    bitmap_set(r->backed, (e->node.start - r->base) / r->block_size,
+               cxl_dc_extent_len(e) / r->block_size);
+    r->nr_accepted++;
+    dc->nr_accepted++;
+    tag_ref(dc, &e->tag);
+}
+
+static void accepted_remove(CXLDCState *dc, CXLDCExtent *e)
+{
+    CXLDCRegion *r = &dc->regions[e->region_id];
+
+    interval_tree_remove(&e->node, &r->accepted);
+    bitmap_clear(r->backed, (e->node.start - r->base) / r->block_size,
+                 cxl_dc_extent_len(e) / r->block_size);
+    r->nr_accepted--;
+    dc->nr_accepted--;
+    tag_unref(dc, &e->tag);
+}
+
+CXLDCExtent *cxl_dc_accepted_first(CXLDCRegion *r)
+{
+    IntervalTreeNode *n = interval_tree_iter_first(&r->accepted, 0,
+                                                   UINT64_MAX);
+
+    return n ? NODE_EXTENT(n) : NULL;
+}
+
+CXLDCExtent *cxl_dc_accepted_next(CXLDCExtent *e)
+{
+    IntervalTreeNode *n = interval_tree_iter_next(&e->node, 0, UINT64_MAX);
+
+    return n ? NODE_EXTENT(n) : NULL;
+}
+
+static CXLDCExtent *tree_first(IntervalTreeRoot *root, uint64_t start,
+                               uint64_t last)
+{
+    IntervalTreeNode *n = interval_tree_iter_first(root, start, last);
+
+    return n ? NODE_EXTENT(n) : NULL;
+}
+
+static CXLDCExtent *tree_next(CXLDCExtent *e, uint64_t start, uint64_t last)
+{
+    IntervalTreeNode *n = interval_tree_iter_next(&e->node, start, last);
+
+    return n ? NODE_EXTENT(n) : NULL;
+}
+
+/* The generation moves on every change of the accepted list. */
+static void accepted_changed(CXLDCState *dc)
+{
+    dc->generation++;
+    dc->cursor = NULL;
+}
+
+/* Records */
+
+static void record_queue(CXLDCState *dc, CXLDCRecordType type,
+                         uint16_t host_id, uint8_t rid, uint64_t dpa,
+                         uint64_t len, const QemuUUID *tag,
+                         uint16_t shared_seq, bool more)
+{
+    CXLDCRecord *rec = g_new0(CXLDCRecord, 1);
+
+    rec->type = type;
+    rec->flags = more ? CXL_DC_EVENT_FLAG_MORE : 0;
+    rec->host_id = host_id;
+    rec->region_id = rid;
+    rec->dpa = dpa;
+    rec->len = len;
+    rec->tag = *tag;
+    rec->shared_seq = shared_seq;
+    rec->extents_avail = cxl_dc_extents_avail(dc);
+    rec->tags_avail = cxl_dc_tags_avail(dc);
+    QSIMPLEQ_INSERT_TAIL(&dc->records, rec, next);
+    dc->nr_records++;
+}
+
+static void records_queued(CXLDCState *dc)
+{
+    if (dc->ops && dc->ops->records_queued) {
+        dc->ops->records_queued(dc->opaque);
+    }
+}
+
+CXLDCRecord *cxl_dc_record_peek(CXLDCState *dc)
+{
+    return QSIMPLEQ_FIRST(&dc->records);
+}
+
+void cxl_dc_record_pop(CXLDCState *dc)
+{
+    CXLDCRecord *rec = QSIMPLEQ_FIRST(&dc->records);
+
+    if (rec) {
+        QSIMPLEQ_REMOVE_HEAD(&dc->records, next);
+        dc->nr_records--;
+        g_free(rec);
+    }
+}
+
+/* Set up and tear down */
+
+void cxl_dc_init(CXLDCState *dc, uint32_t max_extents, uint32_t max_tags,
+                 const CXLDCOps *ops, void *opaque)
+{
+    memset(dc, 0, sizeof(*dc));
+    dc->max_extents = max_extents;
+    dc->max_tags = max_tags;
+    dc->nr_hosts = 1;
+    QTAILQ_INIT(&dc->groups);
+    QTAILQ_INIT(&dc->releases);
+    QSIMPLEQ_INIT(&dc->records);
+    dc->tags = g_hash_table_new_full(qemu_uuid_hash, tag_equal, g_free, NULL);
+    dc->ops = ops;
+    dc->opaque = opaque;
+}
+
+bool cxl_dc_add_region(CXLDCState *dc, uint64_t base, uint64_t decode_len,
+                       uint64_t len, uint64_t block_size,
+                       uint32_t dsmad_handle, bool shareable, Error **errp)
+{
+    unsigned i = dc->nr_regions;
+    CXLDCRegion *r, *prev = i ? &dc->regions[i - 1] : NULL;
+    Range range;
+
+    if (i >= CXL_DC_MAX_REGIONS) {
+        error_setg(errp, "region %u: a device has at most %u DC regions",
+                   i, CXL_DC_MAX_REGIONS);
+        return false;
+    }
+    if (block_size < CXL_DC_MIN_BLOCK_SIZE || !is_power_of_2(block_size)) {
+        error_setg(errp, "region %u: block size 0x%" PRIx64 " is not a"
+                   " power of 2 of at least 0x%x", i, block_size,
+                   CXL_DC_MIN_BLOCK_SIZE);
+        return false;
+    }
+    if (base % CXL_DC_REGION_ALIGN || base % block_size) {
+        error_setg(errp, "region %u: base 0x%" PRIx64 " is not aligned to"
+                   " 256 MiB and to block size 0x%" PRIx64, i, base,
+                   block_size);
+        return false;
+    }
+    if (!len || len % block_size) {
+        error_setg(errp, "region %u: length 0x%" PRIx64 " is not a non-zero"
+                   " multiple of block size 0x%" PRIx64, i, len, block_size);
+        return false;
+    }
+    if (decode_len % CXL_DC_REGION_ALIGN || len > decode_len) {
+        error_setg(errp, "region %u: decode length 0x%" PRIx64 " is not a"
+                   " multiple of 256 MiB of at least length 0x%" PRIx64,
+                   i, decode_len, len);
+        return false;
+    }
+    if (range_init(&range, base, decode_len)) {
+        error_setg(errp, "region %u: base 0x%" PRIx64 " + decode length 0x%"
+                   PRIx64 " wraps", i, base, decode_len);
+        return false;
+    }
+    if (prev && base < prev->base + prev->decode_len) {
+        error_setg(errp, "region %u: base 0x%" PRIx64 " is below the end"
+                   " 0x%" PRIx64 " of region %u", i, base,
+                   prev->base + prev->decode_len, i - 1);
+        return false;
+    }
+    r = &dc->regions[i];
+    *r = (CXLDCRegion) {
+        .base = base,
+        .decode_len = decode_len,
+        .len = len,
+        .block_size = block_size,
+        .dsmad_handle = dsmad_handle,
+        .shareable = shareable,
+        .backed = bitmap_new(len / block_size),
+    };
+    dc->nr_regions++;
+    return true;
+}
+
+static void group_free(CXLDCState *dc, CXLDCGroup *g)
+{
+    IntervalTreeNode *n;
+    uint32_t i;
+
+    while ((n = interval_tree_iter_first(&g->staged, 0, UINT64_MAX))) {
+        interval_tree_remove(n, &g->staged);
+        tag_unref(dc, &NODE_EXTENT(n)->tag);
+        g_free(NODE_EXTENT(n));
+    }
+    for (i = 0; i < g->nr_extents; i++) {
+        interval_tree_remove(&g->extents[i]->node, &dc->pending);
+        tag_unref(dc, &g->extents[i]->tag);
+        g_free(g->extents[i]);
+    }
+    dc->nr_pending -= g->nr_extents;
+    QTAILQ_REMOVE(&dc->groups, g, next);
+    g_free(g->extents);
+    g_free(g);
+}
+
+static void release_free(CXLDCState *dc, CXLDCRelease *rel)
+{
+    QTAILQ_REMOVE(&dc->releases, rel, next);
+    g_free(rel->ranges);
+    g_free(rel);
+}
+
+void cxl_dc_clear(CXLDCState *dc)
+{
+    CXLDCExtent *e;
+    unsigned i;
+    bool changed = false;
+
+    while (!QTAILQ_EMPTY(&dc->groups)) {
+        group_free(dc, QTAILQ_FIRST(&dc->groups));
+    }
+    while (!QTAILQ_EMPTY(&dc->releases)) {
+        release_free(dc, QTAILQ_FIRST(&dc->releases));
+    }
+    while (cxl_dc_record_peek(dc)) {
+        cxl_dc_record_pop(dc);
+    }
+    for (i = 0; i < dc->nr_regions; i++) {
+        while ((e = cxl_dc_accepted_first(&dc->regions[i]))) {
+            accepted_remove(dc, e);
+            g_free(e);
+            changed = true;
+        }
+    }
+    if (changed) {
+        accepted_changed(dc);
+    }
+}
+
+void cxl_dc_cleanup(CXLDCState *dc)
+{
+    unsigned i;
+
+    cxl_dc_clear(dc);
+    for (i = 0; i < dc->nr_regions; i++) {
+        g_free(dc->regions[i].backed);
+    }
+    g_hash_table_destroy(dc->tags);
+    dc->tags = NULL;
+    dc->nr_regions = 0;
+}
+
+/* Lookups */
+
+CXLDCRegion *cxl_dc_find_region(CXLDCState *dc, uint64_t dpa, uint64_t len)
+{
+    unsigned i;
+    Range range, region;
+
+    if (!len || range_init(&range, dpa, len)) {
+        return NULL;
+    }
+    for (i = 0; i < dc->nr_regions; i++) {
+        range_init_nofail(&region, dc->regions[i].base, dc->regions[i].len);
+        if (range_contains_range(&region, &range)) {
+            return &dc->regions[i];
+        }
+    }
+    return NULL;
+}
+
+bool cxl_dc_is_backed(CXLDCState *dc, uint64_t dpa, uint64_t len)
+{
+    CXLDCRegion *r = cxl_dc_find_region(dc, dpa, len);
+    unsigned long first, end;
+
+    if (!r) {
+        return false;
+    }
+    first = (dpa - r->base) / r->block_size;
+    end = (dpa - r->base + len - 1) / r->block_size + 1;
+    return find_next_zero_bit(r->backed, end, first) == end;
+}
+
+/*
+ * Bytes of [start, last] covered by extents of @root; extents never
+ * overlap each other within one tree.
+ */
+static uint64_t tree_coverage(IntervalTreeRoot *root, uint64_t start,
+                              uint64_t last)
+{
+    CXLDCExtent *e;
+    uint64_t covered = 0;
+
+    for (e = tree_first(root, start, last); e;
+         e = tree_next(e, start, last)) {
+        covered += MIN(e->node.last, last) - MAX(e->node.start, start) + 1;
+    }
+    return covered;
+}
+
+/* Validation shared by the requests */
+
+typedef struct DCSpan {
+    uint64_t start;
+    uint64_t last;
+    uint32_t index;             /* position in the request */
+} DCSpan;
+
+static int span_cmp(const void *a, const void *b)
+{
+    const DCSpan *x = a, *y = b;
+
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/*
+ * Sort @spans by start and report the first pair that overlaps; return
+ * false and set @a, @b to their request indexes when one does.
+ */
+static bool spans_disjoint(DCSpan *spans, uint32_t n, uint32_t *a,
+                           uint32_t *b)
+{
+    uint32_t i;
+
+    qsort(spans, n, sizeof(*spans), span_cmp);
+    for (i = 1; i < n; i++) {
+        if (spans[i].start <= spans[i - 1].last) {
+            *a = MIN(spans[i - 1].index, spans[i].index);
+            *b = MAX(spans[i - 1].index, spans[i].index);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool check_host_region(CXLDCState *dc, uint16_t host_id, uint8_t rid,
+                              Error **errp)
+{
+    if (host_id >= dc->nr_hosts) {
+        error_setg(errp, "host %u does not exist: the device has %u host%s",
+                   host_id, dc->nr_hosts, dc->nr_hosts == 1 ? "" : "s");
+        return false;
+    }
+    if (rid >= dc->nr_regions) {
+        error_setg(errp, "region %u does not exist: the device has %u DC"
+                   " region%s", rid, dc->nr_regions,
+                   dc->nr_regions == 1 ? "" : "s");
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Check the ranges of a QMP or FM request against region @r and turn
+ * them into DPA spans: non-zero, block-aligned, not wrapping, inside
+ * the region, not overlapping each other.
+ */
+static bool check_ranges(CXLDCRegion *r, uint8_t rid, const CXLDCRange *ranges,
+                         uint32_t n, DCSpan *spans, Error **errp)
+{
+    uint32_t i, a, b;
+    Range range;
+
+    if (!n) {
+        error_setg(errp, "the extent list is empty");
+        return false;
+    }
+    for (i = 0; i < n; i++) {
+        const CXLDCRange *x = &ranges[i];
+
+        if (!x->len) {
+            error_setg(errp, "extent %u: length is 0", i);
+            return false;
+        }
+        if (x->offset % r->block_size || x->len % r->block_size) {
+            error_setg(errp, "extent %u: offset 0x%" PRIx64 " or length 0x%"
+                       PRIx64 " is not aligned to block size 0x%" PRIx64,
+                       i, x->offset, x->len, r->block_size);
+            return false;
+        }
+        if (range_init(&range, x->offset, x->len) ||
+            range_upb(&range) >= r->len) {
+            error_setg(errp, "extent %u: offset 0x%" PRIx64 " length 0x%"
+                       PRIx64 " extends beyond region %u of length 0x%"
+                       PRIx64, i, x->offset, x->len, rid, r->len);
+            return false;
+        }
+        spans[i].start = r->base + x->offset;
+        spans[i].last = spans[i].start + x->len - 1;
+        spans[i].index = i;
+    }
+    if (!spans_disjoint(spans, n, &a, &b)) {
+        error_setg(errp, "extent %u: overlaps extent %u of the same request",
+                   b, a);
+        return false;
+    }
+    return true;
+}
+
+/* Adding capacity */
+
+/*
+ * Free capacity of region @r, neither accepted nor pending, in DPA order:
+ * call @fn on each free span until it returns false.
+ */
+static void for_each_free(CXLDCState *dc, CXLDCRegion *r,
+                          bool (*fn)(uint64_t start, uint64_t last,
+                                     void *opaque),
+                          void *opaque)
+{
+    uint64_t last = r->base + r->len - 1;
+    uint64_t pos = r->base;
+    CXLDCExtent *a = tree_first(&r->accepted, r->base, last);
+    CXLDCExtent *p = tree_first(&dc->pending, r->base, last);
+
+    while (pos <= last) {
+        CXLDCExtent *next = NULL;
+
+        /* The used extent that starts first at or after pos */
+        if (a && (!p || a->node.start < p->node.start)) {
+            next = a;
+            a = tree_next(a, r->base, last);
+        } else if (p) {
+            next = p;
+            p = tree_next(p, r->base, last);
+        }
+        if (!next) {
+            fn(pos, last, opaque);
+            return;
+        }
+        if (next->node.start > pos && !fn(pos, next->node.start - 1, opaque)) {
+            return;
+        }
+        if (next->node.last == last) {
+            return;
+        }
+        pos = MAX(pos, next->node.last + 1);
+    }
+}
+
+typedef struct DCChoose {
+    bool contiguous;
+    uint64_t want;              /* bytes still to find */
+    uint64_t largest;           /* contiguous: largest free span seen */
+    uint64_t found;             /* free: bytes found */
+    GArray *spans;              /* DCSpan */
+} DCChoose;
+
+static bool choose_span(uint64_t start, uint64_t last, void *opaque)
+{
+    DCChoose *c = opaque;
+    uint64_t size = last - start + 1;
+    DCSpan s = { .start = start };
+
+    if (c->contiguous) {
+        c->largest = MAX(c->largest, size);
+        if (size < c->want) {
+            return true;
+        }
+    }
+    size = MIN(size, c->want);
+    s.last = start + size - 1;
+    s.index = c->spans->len;
+    g_array_append_val(c->spans, s);
+    c->want -= size;
+    c->found += size;
+    return c->want != 0;
+}
+
+/* Pick extents for a free or contiguous add of @len bytes of region @r. */
+static GArray *choose_extents(CXLDCState *dc, const CXLDCAddRequest *req,
+                              CXLDCRegion *r, Error **errp)
+{
+    bool contiguous = req->policy == CXL_DC_SELECT_CONTIGUOUS;
+    DCChoose c = {
+        .contiguous = contiguous,
+        .want = req->len,
+        .spans = g_array_new(false, false, sizeof(DCSpan)),
+    };
+
+    if (req->nr_ranges) {
+        error_setg(errp, "%s selection takes a length, not an extent list",
+                   contiguous ? "contiguous" : "free");
+        goto fail;
+    }
+    if (!req->len || req->len % r->block_size) {
+        error_setg(errp, "length 0x%" PRIx64 " is not a non-zero multiple"
+                   " of block size 0x%" PRIx64, req->len, r->block_size);
+        goto fail;
+    }
+    for_each_free(dc, r, choose_span, &c);
+    if (c.want) {
+        if (contiguous) {
+            error_setg(errp, "region %u has no free range of 0x%" PRIx64
+                       " bytes: the largest is 0x%" PRIx64 " bytes",
+                       req->region_id, req->len, c.largest);
+        } else {
+            error_setg(errp, "region %u has 0x%" PRIx64 " bytes free, 0x%"
+                       PRIx64 " requested", req->region_id, c.found,
+                       req->len);
+        }
+        goto fail;
+    }
+    return c.spans;
+
+fail:
+    g_array_free(c.spans, true);
+    return NULL;
+}
+
+bool cxl_dc_offer_add(CXLDCState *dc, const CXLDCAddRequest *req,
+                      uint64_t *group_id, Error **errp)
+{
+    g_autoptr(GArray) chosen = NULL;
+    g_autofree DCSpan *spans = NULL;
+    CXLDCRegion *r;
+    CXLDCExtent *e;
+    CXLDCGroup *g;
+    uint32_t i, n;
+
+    if (!check_host_region(dc, req->host_id, req->region_id, errp)) {
+        return false;
+    }
+    r = &dc->regions[req->region_id];
+
+    switch (req->policy) {
+    case CXL_DC_SELECT_SHARED:
+        error_setg(errp, "enable-shared-access needs capacity shared with a"
+                   " second host, and the device has %u host", dc->nr_hosts);
+        return false;
+    case CXL_DC_SELECT_FREE:
+    case CXL_DC_SELECT_CONTIGUOUS:
+        chosen = choose_extents(dc, req, r, errp);
+        if (!chosen) {
+            return false;
+        }
+        n = chosen->len;
+        spans = g_memdup2(chosen->data, n * sizeof(DCSpan));
+        break;
+    case CXL_DC_SELECT_PRESCRIPTIVE:
+        n = req->nr_ranges;
+        spans = g_new0(DCSpan, MAX(n, 1));
+        if (!check_ranges(r, req->region_id, req->ranges, n, spans, errp)) {
+            return false;
+        }
+        for (i = 0; i < n; i++) {
+            e = tree_first(&r->accepted, spans[i].start, spans[i].last);
+            if (e) {
+                error_setg(errp, "extent %u: overlaps accepted extent at"
+                           " offset 0x%" PRIx64 " length 0x%" PRIx64,
+                           spans[i].index, e->node.start - r->base,
+                           cxl_dc_extent_len(e));
+                return false;
+            }
+            e = tree_first(&dc->pending, spans[i].start, spans[i].last);
+            if (e) {
+                error_setg(errp, "extent %u: overlaps pending extent at"
+                           " offset 0x%" PRIx64 " length 0x%" PRIx64,
+                           spans[i].index, e->node.start - r->base,
+                           cxl_dc_extent_len(e));
+                return false;
+            }
+        }
+        break;
+    default:
+        error_setg(errp, "selection policy %d is unknown", req->policy);
+        return false;
+    }
+
+    if (n > cxl_dc_extents_avail(dc)) {
+        error_setg(errp, "%u extents requested, but only %u of %u are"
+                   " available", n, cxl_dc_extents_avail(dc),
+                   dc->max_extents);
+        return false;
+    }
+    if (req->has_tag && !qemu_uuid_is_null(&req->tag) &&
+        !tag_in_use(dc, &req->tag) && !cxl_dc_tags_avail(dc)) {
+        error_setg(errp, "the device tracks at most %u tags, all in use",
+                   dc->max_tags);
+        return false;
+    }
+
+    /* Valid: commit.  Offer the extents in DPA order. */
+    g = g_new0(CXLDCGroup, 1);
+    g->id = dc->next_group_id++;
+    g->host_id = req->host_id;
+    g->region_id = req->region_id;
+    g->nr_extents = n;
+    g->extents = g_new0(CXLDCExtent *, n);
+    for (i = 0; i < n; i++) {
+        e = extent_new(spans[i].start, spans[i].last - spans[i].start + 1,
+                       req->region_id, req->has_tag ? &req->tag : NULL, 0);
+        e->group = g;
+        g->extents[i] = e;
+        interval_tree_insert(&e->node, &dc->pending);
+        tag_ref(dc, &e->tag);
+    }
+    dc->nr_pending += n;
+    QTAILQ_INSERT_TAIL(&dc->groups, g, next);
+    for (i = 0; i < n; i++) {
+        e = g->extents[i];
+        record_queue(dc, CXL_DC_EVENT_ADD_CAPACITY, g->host_id, g->region_id,
+                     e->node.start, cxl_dc_extent_len(e), &e->tag,
+                     e->shared_seq, i + 1 < n);
+    }
+    if (group_id) {
+        *group_id = g->id;
+    }
+    records_queued(dc);
+    return true;
+}
+
+/* Host side: checks of the ranges of a mailbox payload */
+
+static CXLDCStatus check_host_ranges(CXLDCState *dc,
+                                     const CXLDCExtentRaw *ranges, uint32_t n,
+                                     DCSpan *spans, Error **errp)
+{
+    uint32_t i, a, b;
+    CXLDCRegion *r;
+    Range range;
+
+    for (i = 0; i < n; i++) {
+        uint64_t dpa = ranges[i].start_dpa, len = ranges[i].len;
+
+        if (!len) {
+            error_setg(errp, "extent %u: length is 0", i);
+            return CXL_DC_INVALID_EXTENT_LIST;
+        }
+        if (range_init(&range, dpa, len)) {
+            error_setg(errp, "extent %u: dpa 0x%" PRIx64 " + length 0x%"
+                       PRIx64 " wraps", i, dpa, len);
+            return CXL_DC_INVALID_PA;
+        }
+        r = cxl_dc_find_region(dc, dpa, len);
+        if (!r) {
+            error_setg(errp, "extent %u: dpa 0x%" PRIx64 " length 0x%"
+                       PRIx64 " is not inside one DC region", i, dpa, len);
+            return CXL_DC_INVALID_PA;
+        }
+        if ((dpa - r->base) % r->block_size || len % r->block_size) {
+            error_setg(errp, "extent %u: dpa 0x%" PRIx64 " or length 0x%"
+                       PRIx64 " is not aligned to block size 0x%" PRIx64,
+                       i, dpa, len, r->block_size);
+            return CXL_DC_INVALID_EXTENT_LIST;
+        }
+        spans[i].start = dpa;
+        spans[i].last = dpa + len - 1;
+        spans[i].index = i;
+    }
+    if (!spans_disjoint(spans, n, &a, &b)) {
+        error_setg(errp, "extent %u: overlaps extent %u of the same request",
+                   b, a);
+        return CXL_DC_INVALID_EXTENT_LIST;
+    }
+    return CXL_DC_OK;
+}
+
+/* Move a group's staged ranges into the accepted set and drop the group. */
+static void group_complete(CXLDCState *dc, CXLDCGroup *g)
+{
+    IntervalTreeNode *n;
+    bool changed = false;
+
+    while ((n = interval_tree_iter_first(&g->staged, 0, UINT64_MAX))) {
+        CXLDCExtent *e = NODE_EXTENT(n);
+
+        interval_tree_remove(n, &g->staged);
+        /* The staged extent held a tag reference: hand it over. */
+        tag_unref(dc, &e->tag);
+        accepted_insert(dc, e);
+        changed = true;
+    }
+    g->nr_staged = 0;
+    group_free(dc, g);
+    if (changed) {
+        accepted_changed(dc);
+    }
+}
+
+CXLDCStatus cxl_dc_host_add_response(CXLDCState *dc,
+                                     const CXLDCExtentRaw *ranges,
+                                     uint32_t n, bool more, Error **errp)
+{
+    CXLDCGroup *g = QTAILQ_FIRST(&dc->groups);
+    g_autofree DCSpan *spans = g_new0(DCSpan, MAX(n, 1));
+    CXLDCStatus ret;
+    CXLDCExtent *e;
+    uint64_t after;
+    uint32_t i;
+
+    if (!g) {
+        error_setg(errp, "no add request is pending");
+        return CXL_DC_INVALID_PA;
+    }
+    ret = check_host_ranges(dc, ranges, n, spans, errp);
+    if (ret != CXL_DC_OK) {
+        return ret;
+    }
+    for (i = 0; i < n; i++) {
+        e = tree_first(&dc->pending, spans[i].start, spans[i].last);
+        if (!e || e->group != g || e->node.start > spans[i].start ||
+            e->node.last < spans[i].last) {
+            error_setg(errp, "extent %u: dpa 0x%" PRIx64 " length 0x%" PRIx64
+                       " is not inside one extent of the oldest pending add"
+                       " (group %" PRIu64 ")", spans[i].index,
+                       spans[i].start, spans[i].last - spans[i].start + 1,
+                       g->id);
+            return CXL_DC_INVALID_PA;
+        }
+        if (interval_tree_iter_first(&g->staged, spans[i].start,
+                                     spans[i].last)) {
+            error_setg(errp, "extent %u: dpa 0x%" PRIx64 " length 0x%" PRIx64
+                       " was already accepted by an earlier part of this"
+                       " response", spans[i].index, spans[i].start,
+                       spans[i].last - spans[i].start + 1);
+            return CXL_DC_INVALID_PA;
+        }
+    }
+    /* Extents tracked once the group is answered */
+    after = (uint64_t)dc->nr_accepted + dc->nr_pending - g->nr_extents +
+            g->nr_staged + n;
+    if (after > dc->max_extents) {
+        error_setg(errp, "accepting %u extents would track %" PRIu64
+                   " extents, more than the %u the device supports",
+                   n, after, dc->max_extents);
+        return CXL_DC_RESOURCES_EXHAUSTED;
+    }
+
+    for (i = 0; i < n; i++) {
+        CXLDCExtent *s;
+
+        e = tree_first(&dc->pending, spans[i].start, spans[i].last);
+        s = extent_new(spans[i].start, spans[i].last - spans[i].start + 1,
+                       e->region_id, &e->tag, e->shared_seq);
+        interval_tree_insert(&s->node, &g->staged);
+        tag_ref(dc, &s->tag);
+        g->nr_staged++;
+    }
+    if (!more) {
+        group_complete(dc, g);
+    }
+    return CXL_DC_OK;
+}
+
+/* Releasing capacity */
+
+/*
+ * Change in the number of accepted extents when the sorted, disjoint,
+ * fully accepted @spans are removed: an extent cut in the middle leaves
+ * two pieces, one released whole leaves none.
+ */
+static int64_t release_delta(CXLDCState *dc, const DCSpan *spans, uint32_t n)
+{
+    CXLDCExtent *cur = NULL;
+    uint64_t cut_end = 0;
+    int64_t delta = 0;
+    uint32_t i;
+
+    for (i = 0; i < n; i++) {
+        CXLDCRegion *r = cxl_dc_find_region(dc, spans[i].start,
+                                            spans[i].last - spans[i].start + 1);
+        CXLDCExtent *e;
+
+        for (e = tree_first(&r->accepted, spans[i].start, spans[i].last); e;
+             e = tree_next(e, spans[i].start, spans[i].last)) {
+            if (e != cur) {
+                if (cur && cut_end < cur->node.last) {
+                    delta++;    /* piece after the last cut of cur */
+                }
+                delta--;        /* cur is replaced by its pieces */
+                cur = e;
+                if (e->node.start < spans[i].start) {
+                    delta++;    /* piece before the first cut */
+                }
+            } else if (cut_end + 1 < spans[i].start) {
+                delta++;        /* piece between two cuts */
+            }
+            cut_end = MIN(spans[i].last, e->node.last);
+        }
+    }
+    if (cur && cut_end < cur->node.last) {
+        delta++;
+    }
+    return delta;
+}
+
+/* Remove [start, last], fully accepted, from the accepted set. */
+static void release_span(CXLDCState *dc, uint64_t start, uint64_t last)
+{
+    CXLDCRegion *r = cxl_dc_find_region(dc, start, last - start + 1);
+    CXLDCExtent *e;
+
+    while ((e = tree_first(&r->accepted, start, last))) {
+        accepted_remove(dc, e);
+        if (e->node.start < start) {
+            accepted_insert(dc, extent_new(e->node.start,
+                                           start - e->node.start,
+                                           e->region_id, &e->tag,
+                                           e->shared_seq));
+        }
+        if (e->node.last > last) {
+            accepted_insert(dc, extent_new(last + 1, e->node.last - last,
+                                           e->region_id, &e->tag,
+                                           e->shared_seq));
+        }
+        g_free(e);
+    }
+}
+
+/*
+ * After capacity [start, last] left the accepted set: sanitize it if a
+ * release request asked for that, and retire release requests none of
+ * whose ranges is accepted any more.
+ */
+static void release_settle(CXLDCState *dc, uint64_t start, uint64_t last,
+                           bool sanitize)
+{
+    CXLDCRelease *rel, *tmp;
+    uint32_t i;
+
+    QTAILQ_FOREACH(rel, &dc->releases, next) {
+        for (i = 0; i < rel->nr_ranges && !sanitize; i++) {
+            uint64_t s = rel->ranges[i].start_dpa;
+            uint64_t l = s + rel->ranges[i].len - 1;
+
+            sanitize = rel->sanitize && s <= last && start <= l;
+        }
+    }
+    if (sanitize && dc->ops && dc->ops->sanitize) {
+        dc->ops->sanitize(dc->opaque, start, last - start + 1);
+    }
+    QTAILQ_FOREACH_SAFE(rel, &dc->releases, next, tmp) {
+        bool done = true;
+
+        for (i = 0; i < rel->nr_ranges && done; i++) {
+            CXLDCRegion *r = &dc->regions[rel->region_id];
+            uint64_t s = rel->ranges[i].start_dpa;
+
+            done = !tree_first(&r->accepted, s, s + rel->ranges[i].len - 1);
+        }
+        if (done) {
+            release_free(dc, rel);
+        }
+    }
+}
+
+CXLDCStatus cxl_dc_host_release(CXLDCState *dc, const CXLDCExtentRaw *ranges,
+                                uint32_t n, Error **errp)
+{
+    g_autofree DCSpan *spans = g_new0(DCSpan, MAX(n, 1));
+    CXLDCStatus ret;
+    int64_t delta;
+    uint32_t i;
+
+    if (!n) {
+        error_setg(errp, "the extent list is empty");
+        return CXL_DC_INVALID_INPUT;
+    }
+    ret = check_host_ranges(dc, ranges, n, spans, errp);
+    if (ret != CXL_DC_OK) {
+        return ret;
+    }
+    for (i = 0; i < n; i++) {
+        CXLDCRegion *r = cxl_dc_find_region(dc, spans[i].start,
+                                            spans[i].last - spans[i].start + 1);
+
+        if (tree_coverage(&r->accepted, spans[i].start, spans[i].last) !=
+            spans[i].last - spans[i].start + 1) {
+            error_setg(errp, "extent %u: dpa 0x%" PRIx64 " length 0x%" PRIx64
+                       " is not all accepted capacity", spans[i].index,
+                       spans[i].start, spans[i].last - spans[i].start + 1);
+            return CXL_DC_INVALID_PA;
+        }
+    }
+    delta = release_delta(dc, spans, n);
+    if (delta > 0 && delta > cxl_dc_extents_avail(dc)) {
+        error_setg(errp, "releasing these ranges splits extents into %" PRId64
+                   " more than the %u extents available", delta,
+                   cxl_dc_extents_avail(dc));
+        return CXL_DC_RESOURCES_EXHAUSTED;
+    }
+
+    for (i = 0; i < n; i++) {
+        release_span(dc, spans[i].start, spans[i].last);
+    }
+    accepted_changed(dc);
+    for (i = 0; i < n; i++) {
+        release_settle(dc, spans[i].start, spans[i].last, false);
+    }
+    return CXL_DC_OK;
+}
+
+bool cxl_dc_request_release(CXLDCState *dc, const CXLDCReleaseRequest *req,
+                            Error **errp)
+{
+    g_autofree DCSpan *spans = NULL;
+    CXLDCRecordType type = req->forced ? CXL_DC_EVENT_FORCED_CAPACITY_RELEASE
+                                       : CXL_DC_EVENT_RELEASE_CAPACITY;
+    CXLDCRelease *rel;
+    CXLDCRegion *r;
+    CXLDCExtent *e;
+    uint32_t i, n = 0;
+    int64_t delta;
+
+    if (!check_host_region(dc, req->host_id, req->region_id, errp)) {
+        return false;
+    }
+    r = &dc->regions[req->region_id];
+
+    switch (req->policy) {
+    case CXL_DC_REMOVE_PRESCRIPTIVE:
+        n = req->nr_ranges;
+        spans = g_new0(DCSpan, MAX(n, 1));
+        if (!check_ranges(r, req->region_id, req->ranges, n, spans, errp)) {
+            return false;
+        }
+        for (i = 0; i < n; i++) {
+            uint64_t len = spans[i].last - spans[i].start + 1;
+
+            if (tree_coverage(&r->accepted, spans[i].start, spans[i].last) ==
+                len) {
+                continue;
+            }
+            e = tree_first(&dc->pending, spans[i].start, spans[i].last);
+            if (e) {
+                error_setg(errp, "extent %u: overlaps pending extent at"
+                           " offset 0x%" PRIx64 " length 0x%" PRIx64
+                           ", which the host has not accepted",
+                           spans[i].index, e->node.start - r->base,
+                           cxl_dc_extent_len(e));
+            } else {
+                error_setg(errp, "extent %u: offset 0x%" PRIx64 " length 0x%"
+                           PRIx64 " is not all accepted capacity",
+                           spans[i].index, spans[i].start - r->base, len);
+            }
+            return false;
+        }
+        break;
+    case CXL_DC_REMOVE_TAG_BASED:
+        if (!req->has_tag || qemu_uuid_is_null(&req->tag)) {
+            error_setg(errp, "tag-based removal needs a non-null tag");
+            return false;
+        }
+        if (req->nr_ranges) {
+            error_setg(errp, "tag-based removal takes a tag, not an extent"
+                       " list");
+            return false;
+        }
+        spans = g_new0(DCSpan, MAX(r->nr_accepted, 1));
+        for (e = cxl_dc_accepted_first(r); e; e = cxl_dc_accepted_next(e)) {
+            if (qemu_uuid_is_equal(&e->tag, &req->tag)) {
+                spans[n].start = e->node.start;
+                spans[n].last = e->node.last;
+                spans[n].index = n;
+                n++;
+            }
+        }
+        if (!n) {
+            g_autofree char *tag = qemu_uuid_unparse_strdup(&req->tag);
+
+            error_setg(errp, "no accepted extent of region %u has tag %s",
+                       req->region_id, tag);
+            return false;
+        }
+        break;
+    default:
+        error_setg(errp, "removal policy %d is unknown", req->policy);
+        return false;
+    }
+
+    if (!req->forced) {
+        /* One outstanding request per range keeps answers unambiguous. */
+        QTAILQ_FOREACH(rel, &dc->releases, next) {
+            for (i = 0; i < rel->nr_ranges; i++) {
+                uint64_t s = rel->ranges[i].start_dpa;
+                uint64_t l = s + rel->ranges[i].len - 1;
+                uint32_t j;
+
+                for (j = 0; j < n; j++) {
+                    if (spans[j].start <= l && s <= spans[j].last) {
+                        error_setg(errp, "extent %u: offset 0x%" PRIx64
+                                   " is already being released (request %"
+                                   PRIu64 ")", spans[j].index,
+                                   spans[j].start - r->base, rel->id);
+                        return false;
+                    }
+                }
+            }
+        }
+    } else {
+        delta = release_delta(dc, spans, n);
+        if (delta > 0 && delta > cxl_dc_extents_avail(dc)) {
+            error_setg(errp, "releasing these ranges splits extents into %"
+                       PRId64 " more than the %u extents available", delta,
+                       cxl_dc_extents_avail(dc));
+            return false;
+        }
+    }
+
+    /* Valid: commit. */
+    if (req->forced) {
+        for (i = 0; i < n; i++) {
+            release_span(dc, spans[i].start, spans[i].last);
+        }
+        accepted_changed(dc);
+        for (i = 0; i < n; i++) {
+            release_settle(dc, spans[i].start, spans[i].last, req->sanitize);
+        }
+    } else {
+        rel = g_new0(CXLDCRelease, 1);
+        rel->id = dc->next_release_id++;
+        rel->host_id = req->host_id;
+        rel->region_id = req->region_id;
+        rel->sanitize = req->sanitize;
+        rel->nr_ranges = n;
+        rel->ranges = g_new0(CXLDCExtentRaw, n);
+        for (i = 0; i < n; i++) {
+            rel->ranges[i].start_dpa = spans[i].start;
+            rel->ranges[i].len = spans[i].last - spans[i].start + 1;
+        }
+        QTAILQ_INSERT_TAIL(&dc->releases, rel, next);
+    }
+    for (i = 0; i < n; i++) {
+        const QemuUUID *tag = req->has_tag ? &req->tag : &null_tag;
+
+        record_queue(dc, type, req->host_id, req->region_id, spans[i].start,
+                     spans[i].last - spans[i].start + 1, tag, 0, i + 1 < n);
+    }
+    records_queued(dc);
+    return true;
+}
+
+/* The accepted list, as Get Dynamic Capacity Extent List pages it */
+
+static CXLDCExtent *extent_at(CXLDCState *dc, uint32_t index)
+{
+    CXLDCExtent *e = NULL;
+    uint32_t i = 0, rid;
+
+    if (index >= dc->nr_accepted) {
+        return NULL;
+    }
+    /* Sequential paging continues from where the last page ended. */
+    if (dc->cursor && dc->cursor_generation == dc->generation &&
+        dc->cursor_index <= index) {
+        e = dc->cursor;
+        i = dc->cursor_index;
+    } else {
+        for (rid = 0; rid < dc->nr_regions; rid++) {
+            if (index < i + dc->regions[rid].nr_accepted) {
+                e = cxl_dc_accepted_first(&dc->regions[rid]);
+                break;
+            }
+            i += dc->regions[rid].nr_accepted;
+        }
+    }
+    while (e && i < index) {
+        CXLDCExtent *next = cxl_dc_accepted_next(e);
+
+        for (rid = e->region_id + 1; !next && rid < dc->nr_regions; rid++) {
+            next = cxl_dc_accepted_first(&dc->regions[rid]);
+        }
+        e = next;
+        i++;
+    }
+    return e;
+}
+
+uint32_t cxl_dc_get_extents(CXLDCState *dc, uint32_t start, uint32_t max,
+                            CXLDCExtentRaw *out)
+{
+    CXLDCExtent *e = extent_at(dc, start);
+    uint32_t n = 0, rid;
+
+    while (e && n < max) {
+        stq_le_p(&out[n].start_dpa, e->node.start);
+        stq_le_p(&out[n].len, cxl_dc_extent_len(e));
+        memcpy(out[n].tag, e->tag.data, sizeof(out[n].tag));
+        stw_le_p(&out[n].shared_seq, e->shared_seq);
+        memset(out[n].rsvd, 0, sizeof(out[n].rsvd));
+        n++;
+        dc->cursor = e;
+        dc->cursor_index = start + n - 1;
+        dc->cursor_generation = dc->generation;
+        e = cxl_dc_accepted_next(e);
+        for (rid = dc->cursor->region_id + 1; !e && rid < dc->nr_regions;
+             rid++) {
+            e = cxl_dc_accepted_first(&dc->regions[rid]);
+        }
+    }
+    return n;
+}

@@ -1,0 +1,290 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * CXL Dynamic Capacity engine: the state of a Dynamic Capacity Device's
+ * regions, accepted extents, pending add groups, release requests and
+ * the queue of Dynamic Capacity event records not yet in the event log.
+ *
+ * Plain C on plain structs (no QOM, no MMIO): the device glue in
+ * hw/mem/cxl_type3.c and hw/cxl/cxl-mailbox-utils.c translates guest
+ * payloads and QMP arguments into these calls.  Every entry point that
+ * takes outside data validates the whole request first and changes
+ * nothing when it fails.
+ *
+ * References are to CXL r3.1.
+ */
+
+#ifndef HW_CXL_CXL_DC_H
+#define HW_CXL_CXL_DC_H
+
+#include "qemu/interval-tree.h"
+#include "qemu/queue.h"
+#include "qemu/uuid.h"
+
+#define CXL_DC_MAX_REGIONS 8
+/* Region base and decode length granularity, CXL r3.1 Table 8-176 */
+#define CXL_DC_REGION_ALIGN (256 * 1024 * 1024ULL)
+#define CXL_DC_MIN_BLOCK_SIZE 64
+
+/*
+ * Dynamic Capacity Extent, CXL r3.1 Table 8-51.  All fields little
+ * endian on the wire; the engine keeps host order in its own structs.
+ */
+typedef struct CXLDCExtentRaw {
+    uint64_t start_dpa;
+    uint64_t len;
+    uint8_t tag[0x10];
+    uint16_t shared_seq;
+    uint8_t rsvd[0x6];
+} QEMU_PACKED CXLDCExtentRaw;
+QEMU_BUILD_BUG_ON(sizeof(CXLDCExtentRaw) != 0x28);
+
+/* Outcome of a request, mapped by the glue to a CXL return code. */
+typedef enum CXLDCStatus {
+    CXL_DC_OK,
+    CXL_DC_INVALID_INPUT,       /* a field holds a value not allowed */
+    CXL_DC_INVALID_PA,          /* a range is not in the state needed */
+    CXL_DC_INVALID_EXTENT_LIST, /* misaligned, empty or self-overlapping */
+    CXL_DC_RESOURCES_EXHAUSTED, /* a limit would be exceeded */
+} CXLDCStatus;
+
+/* Extent selection policy of an add request, CXL r3.1 Table 7-70 */
+typedef enum CXLDCSelectionPolicy {
+    CXL_DC_SELECT_FREE,
+    CXL_DC_SELECT_CONTIGUOUS,
+    CXL_DC_SELECT_PRESCRIPTIVE,
+    CXL_DC_SELECT_SHARED,
+} CXLDCSelectionPolicy;
+
+/* Extent removal policy of a release request, CXL r3.1 Table 7-71 */
+typedef enum CXLDCRemovalPolicy {
+    CXL_DC_REMOVE_TAG_BASED,
+    CXL_DC_REMOVE_PRESCRIPTIVE,
+} CXLDCRemovalPolicy;
+
+/* Dynamic Capacity Event Type, CXL r3.1 Table 8-50 */
+typedef enum CXLDCRecordType {
+    CXL_DC_EVENT_ADD_CAPACITY = 0x0,
+    CXL_DC_EVENT_RELEASE_CAPACITY = 0x1,
+    CXL_DC_EVENT_FORCED_CAPACITY_RELEASE = 0x2,
+    CXL_DC_EVENT_REGION_CONFIG_UPDATED = 0x3,
+} CXLDCRecordType;
+
+/* Flags of a Dynamic Capacity event record, CXL r3.1 Table 8-50 */
+#define CXL_DC_EVENT_FLAG_MORE (1 << 0)
+
+/*
+ * The content of one Dynamic Capacity event record, in host order; the
+ * glue adds the common record header when it places the record into
+ * the device's event log.
+ */
+typedef struct CXLDCRecord {
+    uint8_t type;               /* CXLDCRecordType */
+    uint8_t flags;              /* CXL_DC_EVENT_FLAG_* */
+    uint16_t host_id;
+    uint8_t region_id;
+    uint64_t dpa;
+    uint64_t len;
+    QemuUUID tag;
+    uint16_t shared_seq;
+    uint32_t extents_avail;
+    uint32_t tags_avail;
+    QSIMPLEQ_ENTRY(CXLDCRecord) next;
+} CXLDCRecord;
+
+/* A range of one region, as a request names it: @offset from its base. */
+typedef struct CXLDCRange {
+    uint64_t offset;
+    uint64_t len;
+} CXLDCRange;
+
+typedef struct CXLDCGroup CXLDCGroup;
+
+/*
+ * An extent: accepted (in its region's tree, @group NULL) or offered
+ * and pending (in the device's pending tree and in @group).
+ */
+typedef struct CXLDCExtent {
+    IntervalTreeNode node;      /* start = DPA, last = DPA + len - 1 */
+    QemuUUID tag;
+    uint16_t shared_seq;
+    uint8_t region_id;
+    CXLDCGroup *group;
+} CXLDCExtent;
+
+/* Extents offered to the host by one add request, answered together */
+struct CXLDCGroup {
+    uint64_t id;
+    uint16_t host_id;
+    uint8_t region_id;
+    uint32_t nr_extents;
+    CXLDCExtent **extents;      /* in the order they were offered */
+    /*
+     * Ranges accepted so far by an Add Dynamic Capacity Response sent in
+     * parts (More set): applied when the last part arrives.
+     */
+    IntervalTreeRoot staged;
+    uint32_t nr_staged;
+    QTAILQ_ENTRY(CXLDCGroup) next;
+};
+
+/* A release the fabric manager asked for and the host has not answered */
+typedef struct CXLDCRelease {
+    uint64_t id;
+    uint16_t host_id;
+    uint8_t region_id;
+    bool sanitize;
+    uint32_t nr_ranges;
+    CXLDCExtentRaw *ranges;     /* DPA ranges, host order */
+    QTAILQ_ENTRY(CXLDCRelease) next;
+} CXLDCRelease;
+
+typedef struct CXLDCRegion {
+    uint64_t base;              /* DPA */
+    uint64_t decode_len;
+    uint64_t len;
+    uint64_t block_size;
+    uint32_t dsmad_handle;
+    uint8_t flags;
+    bool shareable;
+    IntervalTreeRoot accepted;
+    uint32_t nr_accepted;
+    /* One bit per block: set when the block is in an accepted extent */
+    unsigned long *backed;
+} CXLDCRegion;
+
+/* Hooks into the device; every member may be NULL */
+typedef struct CXLDCOps {
+    /* Make [dpa, dpa + len) read back as zeros (sanitize on release). */
+    void (*sanitize)(void *opaque, uint64_t dpa, uint64_t len);
+    /* New records were queued: the glue moves what fits into its log. */
+    void (*records_queued)(void *opaque);
+} CXLDCOps;
+
+typedef struct CXLDCState {
+    uint8_t nr_regions;
+    CXLDCRegion regions[CXL_DC_MAX_REGIONS];
+    /* Limits: extents accepted plus pending, distinct non-null tags */
+    uint32_t max_extents;
+    uint32_t max_tags;
+    uint16_t nr_hosts;
+
+    uint32_t nr_accepted;
+    uint32_t nr_pending;
+    /* Moves on every change of the accepted extent list, and only then */
+    uint32_t generation;
+
+    IntervalTreeRoot pending;
+    QTAILQ_HEAD(, CXLDCGroup) groups;
+    uint64_t next_group_id;
+    QTAILQ_HEAD(, CXLDCRelease) releases;
+    uint64_t next_release_id;
+
+    QSIMPLEQ_HEAD(, CXLDCRecord) records;
+    uint32_t nr_records;
+
+    /* QemuUUID -> number of extents (accepted or pending) with that tag */
+    GHashTable *tags;
+
+    /* Cursor for paged walks of the accepted list (Get DC Extent List) */
+    uint32_t cursor_index;
+    uint32_t cursor_generation;
+    CXLDCExtent *cursor;
+
+    const CXLDCOps *ops;
+    void *opaque;
+} CXLDCState;
+
+void cxl_dc_init(CXLDCState *dc, uint32_t max_extents, uint32_t max_tags,
+                 const CXLDCOps *ops, void *opaque);
+void cxl_dc_cleanup(CXLDCState *dc);
+
+/*
+ * Append a region; regions come in increasing, disjoint DPA order.
+ * Fails, naming the rule, when the layout breaks CXL r3.1 Table 8-176.
+ */
+bool cxl_dc_add_region(CXLDCState *dc, uint64_t base, uint64_t decode_len,
+                       uint64_t len, uint64_t block_size,
+                       uint32_t dsmad_handle, bool shareable, Error **errp);
+
+/* Forget every extent, group, release request and queued record. */
+void cxl_dc_clear(CXLDCState *dc);
+
+/* The region holding all of [dpa, dpa + len), or NULL. */
+CXLDCRegion *cxl_dc_find_region(CXLDCState *dc, uint64_t dpa, uint64_t len);
+
+/* True when every byte of [dpa, dpa + len) is in an accepted extent. */
+bool cxl_dc_is_backed(CXLDCState *dc, uint64_t dpa, uint64_t len);
+
+uint32_t cxl_dc_extents_avail(CXLDCState *dc);
+uint32_t cxl_dc_tags_avail(CXLDCState *dc);
+
+/* Fabric manager side: offer capacity, ask for it back. */
+typedef struct CXLDCAddRequest {
+    uint16_t host_id;
+    uint8_t region_id;
+    CXLDCSelectionPolicy policy;
+    bool has_tag;
+    QemuUUID tag;
+    /* prescriptive: the extents */
+    uint32_t nr_ranges;
+    const CXLDCRange *ranges;
+    /* free and contiguous: the capacity the device chooses extents for */
+    uint64_t len;
+} CXLDCAddRequest;
+
+bool cxl_dc_offer_add(CXLDCState *dc, const CXLDCAddRequest *req,
+                      uint64_t *group_id, Error **errp);
+
+typedef struct CXLDCReleaseRequest {
+    uint16_t host_id;
+    uint8_t region_id;
+    CXLDCRemovalPolicy policy;
+    bool forced;
+    bool sanitize;
+    bool has_tag;
+    QemuUUID tag;
+    /* prescriptive: the ranges */
+    uint32_t nr_ranges;
+    const CXLDCRange *ranges;
+} CXLDCReleaseRequest;
+
+bool cxl_dc_request_release(CXLDCState *dc, const CXLDCReleaseRequest *req,
+                            Error **errp);
+
+/*
+ * Host side, from the mailbox.  @ranges are DPA ranges in host order;
+ * @more is the More flag of a response sent in several parts.
+ */
+CXLDCStatus cxl_dc_host_add_response(CXLDCState *dc,
+                                     const CXLDCExtentRaw *ranges,
+                                     uint32_t n, bool more, Error **errp);
+CXLDCStatus cxl_dc_host_release(CXLDCState *dc, const CXLDCExtentRaw *ranges,
+                                uint32_t n, Error **errp);
+
+/*
+ * Copy up to @max accepted extents from index @start (DPA order) into
+ * @out, little endian as on the wire; return how many were copied.
+ */
+uint32_t cxl_dc_get_extents(CXLDCState *dc, uint32_t start, uint32_t max,
+                            CXLDCExtentRaw *out);
+
+/* The queue of records not yet in the event log, oldest first. */
+CXLDCRecord *cxl_dc_record_peek(CXLDCState *dc);
+void cxl_dc_record_pop(CXLDCState *dc);
+
+/* Walk a region's accepted extents in DPA order: first, then next. */
+CXLDCExtent *cxl_dc_accepted_first(CXLDCRegion *r);
+CXLDCExtent *cxl_dc_accepted_next(CXLDCExtent *e);
+
+static inline uint64_t cxl_dc_extent_dpa(const CXLDCExtent *e)
+{
+    return e->node.start;
+}
+
+static inline uint64_t cxl_dc_extent_len(const CXLDCExtent *e)
+{
+    return e->node.last - e->node.start + 1;
+}
+
+#endif /* HW_CXL_CXL_DC_H */

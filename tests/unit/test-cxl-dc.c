@@ -1,0 +1,1058 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Unit tests of the CXL Dynamic Capacity engine (hw/cxl/cxl-dc.c), and a
+ * randomized check of its state against a per-block model.
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/bswap.h"
+#include "qemu/units.h"
+#include "qapi/error.h"
+#include "hw/cxl/cxl_dc.h"
+
+#define BS (2 * MiB)
+#define REGION_LEN (128 * MiB)
+#define REGION1_BASE (256 * MiB)
+#define NBLOCKS (REGION_LEN / BS)
+
+typedef struct Fixture {
+    CXLDCState dc;
+    GArray *sanitized;          /* CXLDCRange: dpa, len */
+    unsigned queued_calls;
+} Fixture;
+
+static void fx_sanitize(void *opaque, uint64_t dpa, uint64_t len)
+{
+    Fixture *f = opaque;
+    CXLDCRange r = { dpa, len };
+
+    g_array_append_val(f->sanitized, r);
+}
+
+static void fx_records_queued(void *opaque)
+{
+    Fixture *f = opaque;
+
+    f->queued_calls++;
+}
+
+static const CXLDCOps fx_ops = {
+    .sanitize = fx_sanitize,
+    .records_queued = fx_records_queued,
+};
+
+static void fx_init(Fixture *f, uint32_t max_extents)
+{
+    memset(f, 0, sizeof(*f));
+    f->sanitized = g_array_new(false, false, sizeof(CXLDCRange));
+    cxl_dc_init(&f->dc, max_extents, 16, &fx_ops, f);
+    g_assert(cxl_dc_add_region(&f->dc, 0, 256 * MiB, REGION_LEN, BS, 0,
+                               false, &error_abort));
+    g_assert(cxl_dc_add_region(&f->dc, REGION1_BASE, 256 * MiB, REGION_LEN,
+                               BS, 1, false, &error_abort));
+}
+
+static void fx_cleanup(Fixture *f)
+{
+    cxl_dc_cleanup(&f->dc);
+    g_array_free(f->sanitized, true);
+}
+
+static bool add(Fixture *f, uint8_t rid, const CXLDCRange *r, uint32_t n,
+                Error **errp)
+{
+    CXLDCAddRequest req = {
+        .region_id = rid,
+        .policy = CXL_DC_SELECT_PRESCRIPTIVE,
+        .nr_ranges = n,
+        .ranges = r,
+    };
+
+    return cxl_dc_offer_add(&f->dc, &req, NULL, errp);
+}
+
+static CXLDCStatus respond(Fixture *f, const CXLDCRange *r, uint32_t n,
+                           bool more)
+{
+    g_autofree CXLDCExtentRaw *raw = g_new0(CXLDCExtentRaw, MAX(n, 1));
+    uint32_t i;
+
+    for (i = 0; i < n; i++) {
+        raw[i].start_dpa = r[i].offset;
+        raw[i].len = r[i].len;
+    }
+    return cxl_dc_host_add_response(&f->dc, raw, n, more, NULL);
+}
+
+static CXLDCStatus host_release(Fixture *f, uint64_t dpa, uint64_t len)
+{
+    CXLDCExtentRaw raw = { .start_dpa = dpa, .len = len };
+
+    return cxl_dc_host_release(&f->dc, &raw, 1, NULL);
+}
+
+static void drain_records(Fixture *f)
+{
+    while (cxl_dc_record_peek(&f->dc)) {
+        cxl_dc_record_pop(&f->dc);
+    }
+}
+
+/* Assert the accepted list is exactly @expect, in order. */
+static void assert_extents(Fixture *f, const CXLDCRange *expect, uint32_t n)
+{
+    g_autofree CXLDCExtentRaw *out = g_new0(CXLDCExtentRaw, n + 1);
+    uint32_t i;
+
+    g_assert_cmpuint(f->dc.nr_accepted, ==, n);
+    g_assert_cmpuint(cxl_dc_get_extents(&f->dc, 0, n + 1, out), ==, n);
+    for (i = 0; i < n; i++) {
+        g_assert_cmphex(ldq_le_p(&out[i].start_dpa), ==, expect[i].offset);
+        g_assert_cmphex(ldq_le_p(&out[i].len), ==, expect[i].len);
+    }
+}
+
+static void test_region_layout(void)
+{
+    CXLDCState dc;
+    Error *err = NULL;
+
+    cxl_dc_init(&dc, 16, 16, NULL, NULL);
+    g_assert_false(cxl_dc_add_region(&dc, 0, 256 * MiB, 256 * MiB, 3000, 0,
+                                     false, &err));
+    g_assert(strstr(error_get_pretty(err), "power of 2"));
+    error_free(err);
+    err = NULL;
+    g_assert_false(cxl_dc_add_region(&dc, MiB, 256 * MiB, 256 * MiB, BS, 0,
+                                     false, &err));
+    g_assert(strstr(error_get_pretty(err), "256 MiB"));
+    error_free(err);
+    err = NULL;
+    g_assert(cxl_dc_add_region(&dc, 0, 256 * MiB, 256 * MiB, BS, 0, false,
+                               &error_abort));
+    g_assert_false(cxl_dc_add_region(&dc, 0, 256 * MiB, 256 * MiB, BS, 0,
+                                     false, &err));
+    g_assert(strstr(error_get_pretty(err), "below the end"));
+    error_free(err);
+    g_assert_cmpuint(dc.nr_regions, ==, 1);
+    cxl_dc_cleanup(&dc);
+}
+
+static void test_add_accept_all(void)
+{
+    Fixture f;
+    CXLDCRange r[] = { { 0, 4 * BS }, { 8 * BS, 2 * BS } };
+    CXLDCRecord *rec;
+    uint32_t gen;
+
+    fx_init(&f, 64);
+    g_assert(add(&f, 0, r, 2, &error_abort));
+    g_assert_cmpuint(f.dc.nr_pending, ==, 2);
+    g_assert_cmpuint(f.dc.nr_records, ==, 2);
+    g_assert_cmpuint(f.queued_calls, ==, 1);
+    rec = cxl_dc_record_peek(&f.dc);
+    g_assert_cmpuint(rec->type, ==, CXL_DC_EVENT_ADD_CAPACITY);
+    g_assert_cmpuint(rec->flags, ==, CXL_DC_EVENT_FLAG_MORE);
+    g_assert_cmphex(rec->dpa, ==, 0);
+    g_assert_cmphex(rec->len, ==, 4 * BS);
+    cxl_dc_record_pop(&f.dc);
+    rec = cxl_dc_record_peek(&f.dc);
+    g_assert_cmpuint(rec->flags, ==, 0);
+    g_assert_cmphex(rec->dpa, ==, 8 * BS);
+    g_assert_false(cxl_dc_is_backed(&f.dc, 0, BS));
+
+    gen = f.dc.generation;
+    g_assert_cmpint(respond(&f, r, 2, false), ==, CXL_DC_OK);
+    g_assert_cmpuint(f.dc.generation, !=, gen);
+    g_assert_cmpuint(f.dc.nr_pending, ==, 0);
+    assert_extents(&f, r, 2);
+    g_assert(cxl_dc_is_backed(&f.dc, 0, 4 * BS));
+    g_assert_false(cxl_dc_is_backed(&f.dc, 0, 5 * BS));
+    g_assert(cxl_dc_is_backed(&f.dc, 9 * BS + 100, 8));
+    fx_cleanup(&f);
+}
+
+static void test_add_reject(void)
+{
+    Fixture f;
+    CXLDCRange r = { BS, BS };
+    uint32_t gen;
+
+    fx_init(&f, 64);
+    g_assert(add(&f, 0, &r, 1, &error_abort));
+    gen = f.dc.generation;
+    g_assert_cmpint(respond(&f, NULL, 0, false), ==, CXL_DC_OK);
+    g_assert_cmpuint(f.dc.generation, ==, gen);
+    g_assert_cmpuint(f.dc.nr_pending, ==, 0);
+    assert_extents(&f, NULL, 0);
+    /* The range is free again. */
+    g_assert(add(&f, 0, &r, 1, &error_abort));
+    fx_cleanup(&f);
+}
+
+static void test_add_accept_part(void)
+{
+    Fixture f;
+    CXLDCRange offer[] = { { 0, 4 * BS }, { 8 * BS, 2 * BS } };
+    CXLDCRange part[] = { { BS, 2 * BS } };
+
+    fx_init(&f, 64);
+    g_assert(add(&f, 0, offer, 2, &error_abort));
+    g_assert_cmpint(respond(&f, part, 1, false), ==, CXL_DC_OK);
+    assert_extents(&f, part, 1);
+    g_assert_cmpuint(f.dc.nr_pending, ==, 0);
+    /* What the host declined is free again. */
+    g_assert(add(&f, 0, offer + 1, 1, &error_abort));
+    fx_cleanup(&f);
+}
+
+static void test_add_response_in_parts(void)
+{
+    Fixture f;
+    CXLDCRange offer[] = { { 0, BS }, { 2 * BS, BS }, { 4 * BS, BS } };
+
+    fx_init(&f, 64);
+    g_assert(add(&f, 0, offer, 3, &error_abort));
+    g_assert_cmpint(respond(&f, offer, 1, true), ==, CXL_DC_OK);
+    /* Nothing is accepted until the last part. */
+    assert_extents(&f, NULL, 0);
+    /* Accepting twice is refused and changes nothing. */
+    g_assert_cmpint(respond(&f, offer, 1, true), ==, CXL_DC_INVALID_PA);
+    g_assert_cmpint(respond(&f, offer + 1, 2, false), ==, CXL_DC_OK);
+    assert_extents(&f, offer, 3);
+    fx_cleanup(&f);
+}
+
+static void test_add_response_errors(void)
+{
+    Fixture f;
+    CXLDCRange offer[] = { { 0, 2 * BS } };
+    CXLDCRange second[] = { { 8 * BS, BS } };
+    CXLDCRange bad_len[] = { { 0, 100 } };
+    CXLDCRange outside[] = { { 4 * BS, BS } };
+    CXLDCRange younger[] = { { 8 * BS, BS } };
+    CXLDCRange wrap[] = { { UINT64_MAX - BS + 1, 2 * BS } };
+    CXLDCRange dup[] = { { 0, BS }, { 0, BS } };
+    CXLDCRange zero[] = { { 0, 0 } };
+
+    fx_init(&f, 64);
+    /* Nothing pending: even an empty response is refused. */
+    g_assert_cmpint(respond(&f, NULL, 0, false), ==, CXL_DC_INVALID_PA);
+    g_assert(add(&f, 0, offer, 1, &error_abort));
+    g_assert(add(&f, 0, second, 1, &error_abort));
+    g_assert_cmpint(respond(&f, bad_len, 1, false), ==,
+                    CXL_DC_INVALID_EXTENT_LIST);
+    g_assert_cmpint(respond(&f, zero, 1, false), ==,
+                    CXL_DC_INVALID_EXTENT_LIST);
+    g_assert_cmpint(respond(&f, outside, 1, false), ==, CXL_DC_INVALID_PA);
+    g_assert_cmpint(respond(&f, younger, 1, false), ==, CXL_DC_INVALID_PA);
+    g_assert_cmpint(respond(&f, wrap, 1, false), ==, CXL_DC_INVALID_PA);
+    g_assert_cmpint(respond(&f, dup, 2, false), ==,
+                    CXL_DC_INVALID_EXTENT_LIST);
+    g_assert_cmpuint(f.dc.nr_pending, ==, 2);
+    assert_extents(&f, NULL, 0);
+    g_assert_cmpint(respond(&f, offer, 1, false), ==, CXL_DC_OK);
+    g_assert_cmpint(respond(&f, second, 1, false), ==, CXL_DC_OK);
+    assert_extents(&f, (CXLDCRange[]) { offer[0], second[0] }, 2);
+    fx_cleanup(&f);
+}
+
+static void expect_add_error(Fixture *f, uint8_t rid, const CXLDCRange *r,
+                             uint32_t n, const char *needle)
+{
+    Error *err = NULL;
+    uint32_t pending = f->dc.nr_pending, records = f->dc.nr_records;
+
+    g_assert_false(add(f, rid, r, n, &err));
+    g_assert(err);
+    if (!strstr(error_get_pretty(err), needle)) {
+        g_error("'%s' does not mention '%s'", error_get_pretty(err), needle);
+    }
+    error_free(err);
+    g_assert_cmpuint(f->dc.nr_pending, ==, pending);
+    g_assert_cmpuint(f->dc.nr_records, ==, records);
+}
+
+static void test_add_errors(void)
+{
+    Fixture f;
+    CXLDCRange ok[] = { { 0, 2 * BS } };
+
+    fx_init(&f, 8);
+    expect_add_error(&f, 0, NULL, 0, "the extent list is empty");
+    expect_add_error(&f, 2, ok, 1, "region 2 does not exist");
+    expect_add_error(&f, 0, (CXLDCRange[]) { { 0, 0 } }, 1,
+                     "extent 0: length is 0");
+    expect_add_error(&f, 0, (CXLDCRange[]) { { 4096, BS } }, 1,
+                     "extent 0: offset 0x1000 or length 0x200000 is not"
+                     " aligned to block size 0x200000");
+    expect_add_error(&f, 0, (CXLDCRange[]) { { 0, BS }, { 2 * BS, 4096 } },
+                     2, "extent 1:");
+    expect_add_error(&f, 0, (CXLDCRange[]) { { REGION_LEN - BS, 2 * BS } },
+                     1, "extends beyond region 0");
+    expect_add_error(&f, 0, (CXLDCRange[]) { { UINT64_MAX - BS + 1, BS } },
+                     1, "extends beyond region 0");
+    expect_add_error(&f, 0, (CXLDCRange[]) { { 0, 4 * BS }, { 2 * BS, BS } },
+                     2, "extent 1: overlaps extent 0 of the same request");
+    g_assert(add(&f, 0, ok, 1, &error_abort));
+    expect_add_error(&f, 0, (CXLDCRange[]) { { BS, BS } }, 1,
+                     "extent 0: overlaps pending extent at offset 0x0");
+    g_assert_cmpint(respond(&f, ok, 1, false), ==, CXL_DC_OK);
+    expect_add_error(&f, 0, (CXLDCRange[]) { { 4 * BS, BS }, { BS, BS } },
+                     2, "extent 1: overlaps accepted extent at offset 0x0");
+    /* Limit: 8 extents, one accepted. */
+    expect_add_error(&f, 1, (CXLDCRange[]) {
+                         { 0, BS }, { 2 * BS, BS }, { 4 * BS, BS },
+                         { 6 * BS, BS }, { 8 * BS, BS }, { 10 * BS, BS },
+                         { 12 * BS, BS }, { 14 * BS, BS } }, 8,
+                     "8 extents requested, but only 7 of 8 are available");
+    fx_cleanup(&f);
+}
+
+static void test_add_shared_refused(void)
+{
+    Fixture f;
+    CXLDCRange r = { 0, BS };
+    CXLDCAddRequest req = {
+        .policy = CXL_DC_SELECT_SHARED, .nr_ranges = 1, .ranges = &r,
+    };
+    Error *err = NULL;
+
+    fx_init(&f, 8);
+    g_assert_false(cxl_dc_offer_add(&f.dc, &req, NULL, &err));
+    g_assert(strstr(error_get_pretty(err), "second host"));
+    error_free(err);
+    err = NULL;
+    req.policy = CXL_DC_SELECT_PRESCRIPTIVE;
+    req.host_id = 1;
+    g_assert_false(cxl_dc_offer_add(&f.dc, &req, NULL, &err));
+    g_assert(strstr(error_get_pretty(err), "host 1 does not exist"));
+    error_free(err);
+    fx_cleanup(&f);
+}
+
+static void test_add_free_contiguous(void)
+{
+    Fixture f;
+    CXLDCRange used[] = { { BS, BS }, { 4 * BS, 2 * BS } };
+    CXLDCAddRequest req = {
+        .region_id = 0, .policy = CXL_DC_SELECT_FREE, .len = 3 * BS,
+    };
+    CXLDCRecord *rec;
+    Error *err = NULL;
+
+    fx_init(&f, 64);
+    g_assert(add(&f, 0, used, 2, &error_abort));
+    drain_records(&f);
+    /* Free: the lowest free blocks, 0, 2 and 3, in two extents. */
+    g_assert(cxl_dc_offer_add(&f.dc, &req, NULL, &error_abort));
+    g_assert_cmpuint(f.dc.nr_records, ==, 2);
+    rec = cxl_dc_record_peek(&f.dc);
+    g_assert_cmphex(rec->dpa, ==, 0);
+    g_assert_cmphex(rec->len, ==, BS);
+    cxl_dc_record_pop(&f.dc);
+    rec = cxl_dc_record_peek(&f.dc);
+    g_assert_cmphex(rec->dpa, ==, 2 * BS);
+    g_assert_cmphex(rec->len, ==, 2 * BS);
+    drain_records(&f);
+    /* Contiguous: one extent, in the first gap large enough. */
+    req.policy = CXL_DC_SELECT_CONTIGUOUS;
+    req.len = 4 * BS;
+    g_assert(cxl_dc_offer_add(&f.dc, &req, NULL, &error_abort));
+    g_assert_cmpuint(f.dc.nr_records, ==, 1);
+    rec = cxl_dc_record_peek(&f.dc);
+    g_assert_cmphex(rec->dpa, ==, 6 * BS);
+    g_assert_cmphex(rec->len, ==, 4 * BS);
+    /* Too much */
+    req.len = REGION_LEN;
+    g_assert_false(cxl_dc_offer_add(&f.dc, &req, NULL, &err));
+    g_assert(strstr(error_get_pretty(err), "no free range"));
+    error_free(err);
+    err = NULL;
+    req.policy = CXL_DC_SELECT_FREE;
+    g_assert_false(cxl_dc_offer_add(&f.dc, &req, NULL, &err));
+    g_assert(strstr(error_get_pretty(err), "requested"));
+    error_free(err);
+    fx_cleanup(&f);
+}
+
+static void test_release_host(void)
+{
+    Fixture f;
+    CXLDCRange r[] = { { 0, 4 * BS }, { 4 * BS, 2 * BS }, { 8 * BS, BS } };
+    uint32_t gen;
+
+    fx_init(&f, 64);
+    g_assert(add(&f, 0, r, 3, &error_abort));
+    g_assert_cmpint(respond(&f, r, 3, false), ==, CXL_DC_OK);
+    /* Middle of an extent: splits it. */
+    gen = f.dc.generation;
+    g_assert_cmpint(host_release(&f, BS, BS), ==, CXL_DC_OK);
+    g_assert_cmpuint(f.dc.generation, !=, gen);
+    assert_extents(&f, (CXLDCRange[]) { { 0, BS }, { 2 * BS, 2 * BS },
+                                        { 4 * BS, 2 * BS }, { 8 * BS, BS } },
+                   4);
+    /* Superset over two extents, adjacent */
+    g_assert_cmpint(host_release(&f, 3 * BS, 2 * BS), ==, CXL_DC_OK);
+    assert_extents(&f, (CXLDCRange[]) { { 0, BS }, { 2 * BS, BS },
+                                        { 5 * BS, BS }, { 8 * BS, BS } },
+                   4);
+    /* Not accepted, or only partly: refused, nothing changes. */
+    gen = f.dc.generation;
+    g_assert_cmpint(host_release(&f, BS, BS), ==, CXL_DC_INVALID_PA);
+    g_assert_cmpint(host_release(&f, 0, 2 * BS), ==, CXL_DC_INVALID_PA);
+    g_assert_cmpint(host_release(&f, 0, 100), ==,
+                    CXL_DC_INVALID_EXTENT_LIST);
+    g_assert_cmpint(host_release(&f, 512 * MiB, BS), ==, CXL_DC_INVALID_PA);
+    g_assert_cmpuint(f.dc.generation, ==, gen);
+    g_assert_cmpuint(f.dc.nr_accepted, ==, 4);
+    fx_cleanup(&f);
+}
+
+static void test_release_split_limit(void)
+{
+    Fixture f;
+    CXLDCRange r[] = { { 0, 8 * BS }, { 8 * BS, BS } };
+
+    fx_init(&f, 2);
+    g_assert(add(&f, 0, r, 2, &error_abort));
+    g_assert_cmpint(respond(&f, r, 2, false), ==, CXL_DC_OK);
+    g_assert_cmpint(host_release(&f, BS, BS), ==,
+                    CXL_DC_RESOURCES_EXHAUSTED);
+    g_assert_cmpuint(f.dc.nr_accepted, ==, 2);
+    /* Cutting an edge does not add an extent. */
+    g_assert_cmpint(host_release(&f, 0, BS), ==, CXL_DC_OK);
+    fx_cleanup(&f);
+}
+
+static bool fm_release(Fixture *f, CXLDCRemovalPolicy policy, bool forced,
+                       bool sanitize, const QemuUUID *tag,
+                       const CXLDCRange *r, uint32_t n, Error **errp)
+{
+    CXLDCReleaseRequest req = {
+        .policy = policy,
+        .forced = forced,
+        .sanitize = sanitize,
+        .has_tag = !!tag,
+        .nr_ranges = n,
+        .ranges = r,
+    };
+
+    if (tag) {
+        req.tag = *tag;
+    }
+    return cxl_dc_request_release(&f->dc, &req, errp);
+}
+
+static void test_release_fm(void)
+{
+    Fixture f;
+    CXLDCRange r[] = { { 0, 4 * BS } };
+    CXLDCRange part[] = { { BS, BS } };
+    CXLDCRecord *rec;
+    Error *err = NULL;
+
+    fx_init(&f, 64);
+    g_assert(add(&f, 0, r, 1, &error_abort));
+    drain_records(&f);
+    /* Pending capacity cannot be released. */
+    g_assert_false(fm_release(&f, CXL_DC_REMOVE_PRESCRIPTIVE, false, false,
+                              NULL, part, 1, &err));
+    g_assert(strstr(error_get_pretty(err), "pending extent"));
+    error_free(err);
+    err = NULL;
+    g_assert_cmpint(respond(&f, r, 1, false), ==, CXL_DC_OK);
+    g_assert(fm_release(&f, CXL_DC_REMOVE_PRESCRIPTIVE, false, true, NULL,
+                        part, 1, &error_abort));
+    g_assert_cmpuint(f.dc.nr_records, ==, 1);
+    rec = cxl_dc_record_peek(&f.dc);
+    g_assert_cmpuint(rec->type, ==, CXL_DC_EVENT_RELEASE_CAPACITY);
+    g_assert_cmphex(rec->dpa, ==, BS);
+    g_assert_cmphex(rec->len, ==, BS);
+    /* Still accessible until the host answers. */
+    g_assert(cxl_dc_is_backed(&f.dc, BS, BS));
+    g_assert_false(fm_release(&f, CXL_DC_REMOVE_PRESCRIPTIVE, false, false,
+                              NULL, part, 1, &err));
+    g_assert(strstr(error_get_pretty(err), "already being released"));
+    error_free(err);
+    /* The host releases the whole extent it accepted: all is sanitized. */
+    g_assert_cmpint(host_release(&f, 0, 4 * BS), ==, CXL_DC_OK);
+    g_assert_cmpuint(f.sanitized->len, ==, 1);
+    g_assert_cmphex(g_array_index(f.sanitized, CXLDCRange, 0).offset, ==, 0);
+    g_assert_cmphex(g_array_index(f.sanitized, CXLDCRange, 0).len, ==,
+                    4 * BS);
+    g_assert(QTAILQ_EMPTY(&f.dc.releases));
+    fx_cleanup(&f);
+}
+
+static void test_release_forced_and_tag(void)
+{
+    Fixture f;
+    QemuUUID tag_a, tag_b;
+    CXLDCRange a[] = { { 0, BS }, { 4 * BS, BS } };
+    CXLDCRange b[] = { { 8 * BS, BS } };
+    CXLDCAddRequest req = {
+        .policy = CXL_DC_SELECT_PRESCRIPTIVE, .has_tag = true,
+    };
+    Error *err = NULL;
+    CXLDCRecord *rec;
+
+    fx_init(&f, 64);
+    qemu_uuid_generate(&tag_a);
+    qemu_uuid_generate(&tag_b);
+    req.tag = tag_a;
+    req.nr_ranges = 2;
+    req.ranges = a;
+    g_assert(cxl_dc_offer_add(&f.dc, &req, NULL, &error_abort));
+    g_assert_cmpint(respond(&f, a, 2, false), ==, CXL_DC_OK);
+    req.tag = tag_b;
+    req.nr_ranges = 1;
+    req.ranges = b;
+    g_assert(cxl_dc_offer_add(&f.dc, &req, NULL, &error_abort));
+    g_assert_cmpint(respond(&f, b, 1, false), ==, CXL_DC_OK);
+    g_assert_cmpuint(cxl_dc_tags_avail(&f.dc), ==, 14);
+    drain_records(&f);
+
+    /* Tag-based, forced: both extents of tag_a go at once. */
+    g_assert(fm_release(&f, CXL_DC_REMOVE_TAG_BASED, true, true, &tag_a,
+                        NULL, 0, &error_abort));
+    assert_extents(&f, b, 1);
+    g_assert_false(cxl_dc_is_backed(&f.dc, 0, BS));
+    g_assert_cmpuint(f.sanitized->len, ==, 2);
+    g_assert_cmpuint(f.dc.nr_records, ==, 2);
+    rec = cxl_dc_record_peek(&f.dc);
+    g_assert_cmpuint(rec->type, ==, CXL_DC_EVENT_FORCED_CAPACITY_RELEASE);
+    g_assert_cmpuint(rec->flags, ==, CXL_DC_EVENT_FLAG_MORE);
+    g_assert(qemu_uuid_is_equal(&rec->tag, &tag_a));
+    g_assert_cmpuint(cxl_dc_tags_avail(&f.dc), ==, 15);
+    g_assert_false(fm_release(&f, CXL_DC_REMOVE_TAG_BASED, false, false,
+                              &tag_a, NULL, 0, &err));
+    g_assert(strstr(error_get_pretty(err), "has tag"));
+    error_free(err);
+    fx_cleanup(&f);
+}
+
+static void test_extent_list_paging(void)
+{
+    Fixture f;
+    CXLDCRange r[40];
+    CXLDCExtentRaw out[7];
+    uint32_t i, start, got;
+
+    fx_init(&f, 64);
+    for (i = 0; i < 20; i++) {
+        r[i] = (CXLDCRange) { i * 2 * BS, BS };
+        r[20 + i] = (CXLDCRange) { REGION1_BASE + i * 2 * BS, BS };
+    }
+    g_assert(add(&f, 0, r, 20, &error_abort));
+    g_assert_cmpint(respond(&f, r, 20, false), ==, CXL_DC_OK);
+    for (i = 0; i < 20; i++) {
+        r[20 + i].offset -= REGION1_BASE;
+    }
+    g_assert(add(&f, 1, r + 20, 20, &error_abort));
+    for (i = 0; i < 20; i++) {
+        r[20 + i].offset += REGION1_BASE;
+    }
+    g_assert_cmpint(respond(&f, r + 20, 20, false), ==, CXL_DC_OK);
+    for (start = 0; start < 40; start += got) {
+        got = cxl_dc_get_extents(&f.dc, start, 7, out);
+        g_assert_cmpuint(got, ==, MIN(7, 40 - start));
+        for (i = 0; i < got; i++) {
+            g_assert_cmphex(ldq_le_p(&out[i].start_dpa), ==,
+                            r[start + i].offset);
+        }
+    }
+    /* Random access after paging */
+    g_assert_cmpuint(cxl_dc_get_extents(&f.dc, 3, 1, out), ==, 1);
+    g_assert_cmphex(ldq_le_p(&out[0].start_dpa), ==, r[3].offset);
+    g_assert_cmpuint(cxl_dc_get_extents(&f.dc, 40, 1, out), ==, 0);
+    fx_cleanup(&f);
+}
+
+static void test_many_extents(void)
+{
+    enum { N = 65536 };
+    CXLDCState dc;
+    g_autofree CXLDCRange *r = g_new0(CXLDCRange, N);
+    g_autofree CXLDCExtentRaw *raw = g_new0(CXLDCExtentRaw, N);
+    CXLDCAddRequest req = {
+        .policy = CXL_DC_SELECT_PRESCRIPTIVE, .nr_ranges = N, .ranges = r,
+    };
+    uint32_t i;
+
+    /* 65536 extents of 64 KiB blocks with gaps in a 8 GiB region */
+    cxl_dc_init(&dc, N, 16, NULL, NULL);
+    g_assert(cxl_dc_add_region(&dc, 0, 8 * GiB, 8 * GiB, 64 * KiB, 0,
+                               false, &error_abort));
+    for (i = 0; i < N; i++) {
+        r[i] = (CXLDCRange) { (uint64_t)i * 128 * KiB, 64 * KiB };
+        raw[i] = (CXLDCExtentRaw) { .start_dpa = r[i].offset,
+                                    .len = r[i].len };
+    }
+    g_assert(cxl_dc_offer_add(&dc, &req, NULL, &error_abort));
+    g_assert_cmpuint(dc.nr_records, ==, N);
+    g_assert_cmpint(cxl_dc_host_add_response(&dc, raw, N, false, NULL), ==,
+                    CXL_DC_OK);
+    g_assert_cmpuint(dc.nr_accepted, ==, N);
+    g_assert_cmpuint(cxl_dc_extents_avail(&dc), ==, 0);
+    /* A span over all of them */
+    raw[0].len = (uint64_t)(N - 1) * 128 * KiB + 64 * KiB;
+    g_assert_cmpint(cxl_dc_host_release(&dc, raw, 1, NULL), ==,
+                    CXL_DC_INVALID_PA);
+    for (i = 0; i < N; i++) {
+        raw[i].len = 64 * KiB;
+    }
+    g_assert_cmpint(cxl_dc_host_release(&dc, raw, N, NULL), ==, CXL_DC_OK);
+    g_assert_cmpuint(dc.nr_accepted, ==, 0);
+    cxl_dc_cleanup(&dc);
+}
+
+/*
+ * Randomized check against a model: one state per block, and per block
+ * an extent number so that extent boundaries are modelled too.
+ */
+enum { M_FREE, M_PENDING, M_ACCEPTED };
+
+typedef struct Model {
+    uint8_t state[2][NBLOCKS];
+    uint32_t ext[2][NBLOCKS];   /* extent number of pending/accepted */
+    uint64_t group[2][NBLOCKS]; /* pending: group id */
+    uint32_t next_ext;
+    uint64_t next_group;
+    uint64_t front_group;
+    uint32_t max_extents;
+} Model;
+
+/* Successful operations of each kind, over all runs */
+static unsigned model_ok[5];
+
+static uint64_t block_dpa(int rid, int blk)
+{
+    return (rid ? REGION1_BASE : 0) + (uint64_t)blk * BS;
+}
+
+/* Count extents (runs of equal extent numbers) in a given state. */
+static uint32_t model_count(Model *m, int state)
+{
+    uint32_t n = 0;
+    int rid, b;
+
+    for (rid = 0; rid < 2; rid++) {
+        for (b = 0; b < NBLOCKS; b++) {
+            if (m->state[rid][b] == state &&
+                (b == 0 || m->state[rid][b - 1] != state ||
+                 m->ext[rid][b - 1] != m->ext[rid][b])) {
+                n++;
+            }
+        }
+    }
+    return n;
+}
+
+static void model_compare(Model *m, Fixture *f)
+{
+    g_autofree CXLDCExtentRaw *out = g_new0(CXLDCExtentRaw, 2 * NBLOCKS);
+    uint32_t n, i = 0;
+    int rid, b;
+
+    for (rid = 0; rid < 2; rid++) {
+        for (b = 0; b < NBLOCKS; b++) {
+            uint64_t dpa = block_dpa(rid, b);
+            bool pending = interval_tree_iter_first(&f->dc.pending, dpa,
+                                                    dpa + BS - 1);
+
+            g_assert_cmpint(cxl_dc_is_backed(&f->dc, dpa, BS), ==,
+                            m->state[rid][b] == M_ACCEPTED);
+            g_assert_cmpint(pending, ==, m->state[rid][b] == M_PENDING);
+            /* Exactly one state per block */
+            g_assert(!(pending && cxl_dc_is_backed(&f->dc, dpa, BS)));
+        }
+    }
+    g_assert_cmpuint(f->dc.nr_pending, ==, model_count(m, M_PENDING));
+    n = cxl_dc_get_extents(&f->dc, 0, 2 * NBLOCKS, out);
+    g_assert_cmpuint(n, ==, model_count(m, M_ACCEPTED));
+    g_assert_cmpuint(n, ==, f->dc.nr_accepted);
+    for (rid = 0; rid < 2; rid++) {
+        for (b = 0; b < NBLOCKS; b++) {
+            int e = b;
+
+            if (m->state[rid][b] != M_ACCEPTED ||
+                (b && m->state[rid][b - 1] == M_ACCEPTED &&
+                 m->ext[rid][b - 1] == m->ext[rid][b])) {
+                continue;
+            }
+            while (e + 1 < NBLOCKS && m->state[rid][e + 1] == M_ACCEPTED &&
+                   m->ext[rid][e + 1] == m->ext[rid][b]) {
+                e++;
+            }
+            g_assert_cmphex(ldq_le_p(&out[i].start_dpa), ==,
+                            block_dpa(rid, b));
+            g_assert_cmphex(ldq_le_p(&out[i].len), ==,
+                            (uint64_t)(e - b + 1) * BS);
+            i++;
+        }
+    }
+}
+
+/* A random range of a region: mostly valid, sometimes not. */
+static CXLDCRange random_range(void)
+{
+    CXLDCRange r;
+    int kind = g_test_rand_int_range(0, 20);
+
+    r.offset = (uint64_t)g_test_rand_int_range(0, NBLOCKS) * BS;
+    r.len = (uint64_t)g_test_rand_int_range(1, 5) * BS;
+    if (kind == 0) {
+        r.len = 0;
+    } else if (kind == 1) {
+        r.offset += 4096;
+    } else if (kind == 2) {
+        r.offset = UINT64_MAX - BS + 1;
+    }
+    return r;
+}
+
+/*
+ * Half the time, a range inside accepted capacity (a part of an extent,
+ * one, or a span over several) when there is some; else random_range().
+ */
+static CXLDCRange release_range(Model *m, int *rid)
+{
+    CXLDCRange r = random_range();
+    int b = g_test_rand_int_range(0, NBLOCKS), e;
+
+    *rid = g_test_rand_int_range(0, 2);
+    if (g_test_rand_int_range(0, 2) || m->state[*rid][b] != M_ACCEPTED) {
+        return r;
+    }
+    for (e = b; e + 1 < NBLOCKS && m->state[*rid][e + 1] == M_ACCEPTED &&
+         g_test_rand_int_range(0, 3); e++) {
+        continue;
+    }
+    r.offset = (uint64_t)b * BS;
+    r.len = (uint64_t)(e - b + 1) * BS;
+    return r;
+}
+
+static bool range_valid(const CXLDCRange *r)
+{
+    return r->len && !(r->offset % BS) && !(r->len % BS) &&
+           r->offset < REGION_LEN && r->len <= REGION_LEN - r->offset;
+}
+
+static void step_add(Model *m, Fixture *f)
+{
+    int rid = g_test_rand_int_range(0, 2);
+    uint32_t n = g_test_rand_int_range(1, 4), i;
+    CXLDCRange r[4];
+    bool valid = true;
+    uint64_t b, gid;
+    uint8_t seen[NBLOCKS] = { 0 };
+    Error *err = NULL;
+    bool ok;
+
+    for (i = 0; i < n; i++) {
+        r[i] = random_range();
+        if (!range_valid(&r[i])) {
+            valid = false;
+            continue;
+        }
+        for (b = r[i].offset / BS; b < (r[i].offset + r[i].len) / BS; b++) {
+            if (m->state[rid][b] != M_FREE || seen[b]) {
+                valid = false;
+            }
+            seen[b] = 1;
+        }
+    }
+    if (model_count(m, M_ACCEPTED) + model_count(m, M_PENDING) + n >
+        m->max_extents) {
+        valid = false;
+    }
+    ok = add(f, rid, r, n, &err);
+    g_assert_cmpint(ok, ==, valid);
+    if (!ok) {
+        g_assert(err);
+        error_free(err);
+        return;
+    }
+    model_ok[0]++;
+    gid = m->next_group++;
+    for (i = 0; i < n; i++) {
+        uint32_t ext = m->next_ext++;
+
+        for (b = r[i].offset / BS; b < (r[i].offset + r[i].len) / BS; b++) {
+            m->state[rid][b] = M_PENDING;
+            m->ext[rid][b] = ext;
+            m->group[rid][b] = gid;
+        }
+    }
+}
+
+/* Answer the oldest group: accept a random part of each of its extents. */
+static void step_respond(Model *m, Fixture *f)
+{
+    CXLDCRange acc[2 * NBLOCKS];
+    uint32_t n = 0, group_extents;
+    int rid, b;
+    bool any = false;
+    CXLDCStatus ret;
+
+    for (rid = 0; rid < 2; rid++) {
+        for (b = 0; b < NBLOCKS; b++) {
+            if (m->state[rid][b] != M_PENDING ||
+                m->group[rid][b] != m->front_group) {
+                continue;
+            }
+            any = true;
+            /* Accept this block alone, or with the previous one. */
+            if (g_test_rand_int_range(0, 3) == 0) {
+                continue;
+            }
+            if (n && acc[n - 1].offset + acc[n - 1].len == block_dpa(rid, b) &&
+                b && m->ext[rid][b - 1] == m->ext[rid][b] &&
+                m->state[rid][b - 1] == M_PENDING &&
+                g_test_rand_int_range(0, 2)) {
+                acc[n - 1].len += BS;
+            } else {
+                acc[n++] = (CXLDCRange) { block_dpa(rid, b), BS };
+            }
+        }
+    }
+    if (g_test_rand_int_range(0, 10) == 0 && n) {
+        /* A range outside the group: refused, nothing changes. */
+        acc[0].offset = block_dpa(1, NBLOCKS - 1) + BS;
+        g_assert_cmpint(respond(f, acc, n, false), !=, CXL_DC_OK);
+        return;
+    }
+    ret = respond(f, acc, n, false);
+    if (!any) {
+        g_assert_cmpint(ret, ==, CXL_DC_INVALID_PA);
+        return;
+    }
+    /* Pieces of pending extents may need more than the limit allows. */
+    group_extents = 0;
+    for (rid = 0; rid < 2; rid++) {
+        for (b = 0; b < NBLOCKS; b++) {
+            group_extents += m->state[rid][b] == M_PENDING &&
+                             m->group[rid][b] == m->front_group &&
+                             (b == 0 || m->state[rid][b - 1] != M_PENDING ||
+                              m->ext[rid][b - 1] != m->ext[rid][b]);
+        }
+    }
+    if (model_count(m, M_ACCEPTED) + model_count(m, M_PENDING) -
+        group_extents + n > m->max_extents) {
+        g_assert_cmpint(ret, ==, CXL_DC_RESOURCES_EXHAUSTED);
+        return;
+    }
+    /* Each accepted block range becomes an extent; the rest is free. */
+    g_assert_cmpint(ret, ==, CXL_DC_OK);
+    model_ok[n ? 1 : 2]++;
+    for (rid = 0; rid < 2; rid++) {
+        for (b = 0; b < NBLOCKS; b++) {
+            if (m->state[rid][b] == M_PENDING &&
+                m->group[rid][b] == m->front_group) {
+                m->state[rid][b] = M_FREE;
+            }
+        }
+    }
+    while (n--) {
+        uint32_t ext = m->next_ext++;
+        uint64_t dpa;
+
+        for (dpa = acc[n].offset; dpa < acc[n].offset + acc[n].len;
+             dpa += BS) {
+            rid = dpa >= REGION1_BASE;
+            b = (dpa - block_dpa(rid, 0)) / BS;
+            m->state[rid][b] = M_ACCEPTED;
+            m->ext[rid][b] = ext;
+        }
+    }
+    m->front_group++;
+    while (m->front_group < m->next_group) {
+        bool pending = false;
+
+        for (rid = 0; rid < 2; rid++) {
+            for (b = 0; b < NBLOCKS; b++) {
+                pending |= m->state[rid][b] == M_PENDING &&
+                           m->group[rid][b] == m->front_group;
+            }
+        }
+        if (pending) {
+            break;
+        }
+        m->front_group++;
+    }
+}
+
+static void step_release(Model *m, Fixture *f)
+{
+    int rid;
+    CXLDCRange r = release_range(m, &rid);
+    bool valid = range_valid(&r);
+    uint64_t b, first, end;
+    uint32_t before = model_count(m, M_ACCEPTED), after, gen;
+    Model save = *m;
+    CXLDCStatus ret;
+
+    first = r.offset / BS;
+    end = (r.offset + r.len) / BS;
+    if (valid) {
+        for (b = first; b < end; b++) {
+            valid &= m->state[rid][b] == M_ACCEPTED;
+        }
+    }
+    if (valid) {
+        for (b = first; b < end; b++) {
+            m->state[rid][b] = M_FREE;
+        }
+        /* The piece after the cut is a new extent. */
+        if (end < NBLOCKS && m->state[rid][end] == M_ACCEPTED &&
+            first > 0 && m->state[rid][first - 1] == M_ACCEPTED &&
+            m->ext[rid][end] == m->ext[rid][first - 1]) {
+            uint32_t ext = m->ext[rid][end], next = m->next_ext++;
+
+            for (b = end; b < NBLOCKS && m->state[rid][b] == M_ACCEPTED &&
+                 m->ext[rid][b] == ext; b++) {
+                m->ext[rid][b] = next;
+            }
+        }
+        after = model_count(m, M_ACCEPTED);
+        if (after + model_count(m, M_PENDING) > m->max_extents &&
+            after > before) {
+            valid = false;
+            *m = save;
+        }
+    }
+    gen = f->dc.generation;
+    if (r.len && r.offset <= UINT64_MAX - block_dpa(rid, 0)) {
+        r.offset += block_dpa(rid, 0);
+    }
+    ret = host_release(f, r.offset, r.len);
+    g_assert_cmpint(ret == CXL_DC_OK, ==, valid);
+    g_assert_cmpint(f->dc.generation != gen, ==, valid);
+    model_ok[3] += valid;
+}
+
+static void step_forced(Model *m, Fixture *f)
+{
+    int rid;
+    CXLDCRange r = release_range(m, &rid);
+    bool valid = range_valid(&r);
+    uint64_t b, first = r.offset / BS, end = (r.offset + r.len) / BS;
+    Model save = *m;
+    uint32_t before = model_count(m, M_ACCEPTED), after;
+    CXLDCReleaseRequest req = {
+        .region_id = rid, .policy = CXL_DC_REMOVE_PRESCRIPTIVE,
+        .forced = true, .nr_ranges = 1, .ranges = &r,
+    };
+    Error *err = NULL;
+    bool ok;
+
+    if (valid) {
+        for (b = first; b < end; b++) {
+            valid &= m->state[rid][b] == M_ACCEPTED;
+        }
+    }
+    if (valid) {
+        for (b = first; b < end; b++) {
+            m->state[rid][b] = M_FREE;
+        }
+        if (end < NBLOCKS && m->state[rid][end] == M_ACCEPTED &&
+            first > 0 && m->state[rid][first - 1] == M_ACCEPTED &&
+            m->ext[rid][end] == m->ext[rid][first - 1]) {
+            uint32_t ext = m->ext[rid][end], next = m->next_ext++;
+
+            for (b = end; b < NBLOCKS && m->state[rid][b] == M_ACCEPTED &&
+                 m->ext[rid][b] == ext; b++) {
+                m->ext[rid][b] = next;
+            }
+        }
+        after = model_count(m, M_ACCEPTED);
+        if (after + model_count(m, M_PENDING) > m->max_extents &&
+            after > before) {
+            valid = false;
+            *m = save;
+        }
+    }
+    ok = cxl_dc_request_release(&f->dc, &req, &err);
+    g_assert_cmpint(ok, ==, valid);
+    model_ok[4] += ok;
+    if (!ok) {
+        error_free(err);
+    }
+}
+
+static void test_model_run(unsigned steps, uint32_t max_extents)
+{
+    Fixture f;
+    Model *m = g_new0(Model, 1);
+    unsigned i;
+
+    m->max_extents = max_extents;
+    fx_init(&f, max_extents);
+    for (i = 0; i < steps; i++) {
+        switch (g_test_rand_int_range(0, 10)) {
+        case 0: case 1: case 2: case 3:
+            step_add(m, &f);
+            break;
+        case 4: case 5: case 6:
+            step_respond(m, &f);
+            break;
+        case 7: case 8:
+            step_release(m, &f);
+            break;
+        default:
+            step_forced(m, &f);
+            break;
+        }
+        if (g_test_rand_int_range(0, 4) == 0) {
+            drain_records(&f);
+        }
+        model_compare(m, &f);
+    }
+    fx_cleanup(&f);
+    g_free(m);
+}
+
+static void test_model(void)
+{
+    unsigned runs = g_test_slow() ? 20000 : 2000, i;
+
+    for (i = 0; i < runs; i++) {
+        test_model_run(100, i % 2 ? 12 : 64);
+    }
+    /*
+     * Every kind of operation succeeded often: adds, answers with
+     * extents, rejections, host releases, forced releases.
+     */
+    for (i = 0; i < ARRAY_SIZE(model_ok); i++) {
+        g_assert_cmpuint(model_ok[i], >, runs / 2);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+
+    g_test_add_func("/cxl-dc/region/layout", test_region_layout);
+    g_test_add_func("/cxl-dc/add/accept-all", test_add_accept_all);
+    g_test_add_func("/cxl-dc/add/reject", test_add_reject);
+    g_test_add_func("/cxl-dc/add/accept-part", test_add_accept_part);
+    g_test_add_func("/cxl-dc/add/response-in-parts",
+                    test_add_response_in_parts);
+    g_test_add_func("/cxl-dc/add/response-errors", test_add_response_errors);
+    g_test_add_func("/cxl-dc/add/errors", test_add_errors);
+    g_test_add_func("/cxl-dc/add/shared-refused", test_add_shared_refused);
+    g_test_add_func("/cxl-dc/add/free-contiguous", test_add_free_contiguous);
+    g_test_add_func("/cxl-dc/release/host", test_release_host);
+    g_test_add_func("/cxl-dc/release/split-limit", test_release_split_limit);
+    g_test_add_func("/cxl-dc/release/fm-sanitize", test_release_fm);
+    g_test_add_func("/cxl-dc/release/forced-tag",
+                    test_release_forced_and_tag);
+    g_test_add_func("/cxl-dc/extent-list/paging", test_extent_list_paging);
+    g_test_add_func("/cxl-dc/scale/65536", test_many_extents);
+    g_test_add_func("/cxl-dc/model", test_model);
+
+    return g_test_run();
+}
