@@ -281,12 +281,49 @@ bool cxl_dc_add_region(CXLDCState *dc, uint64_t base, uint64_t decode_len,
         .decode_len = decode_len,
         .len = len,
         .block_size = block_size,
+        .supported_block_sizes = block_size,
         .dsmad_handle = dsmad_handle,
         .shareable = shareable,
         .backed = bitmap_new(len / block_size),
     };
     dc->nr_regions++;
     return true;
+}
+
+CXLDCStatus cxl_dc_set_block_size(CXLDCState *dc, uint8_t rid,
+                                  uint64_t block_size, Error **errp)
+{
+    CXLDCRegion *r;
+
+    if (rid >= dc->nr_regions) {
+        error_setg(errp, "region %u does not exist: the device has %u DC"
+                   " regions", rid, dc->nr_regions);
+        return CXL_DC_INVALID_INPUT;
+    }
+    r = &dc->regions[rid];
+    if (!is_power_of_2(block_size) ||
+        !(block_size & r->supported_block_sizes) ||
+        r->len % block_size) {
+        error_setg(errp, "region %u: block size 0x%" PRIx64 " is not"
+                   " supported", rid, block_size);
+        return CXL_DC_INVALID_INPUT;
+    }
+    if (r->nr_accepted ||
+        tree_first(&dc->pending, r->base, r->base + r->len - 1)) {
+        error_setg(errp, "region %u: holds extents, so its block size"
+                   " cannot change", rid);
+        return CXL_DC_UNSUPPORTED;
+    }
+    if (block_size == r->block_size) {
+        return CXL_DC_OK;
+    }
+    g_free(r->backed);
+    r->backed = bitmap_new(r->len / block_size);
+    r->block_size = block_size;
+    record_queue(dc, CXL_DC_EVENT_REGION_CONFIG_UPDATED, 0, rid, 0, 0,
+                 &null_tag, 0, false);
+    records_queued(dc);
+    return CXL_DC_OK;
 }
 
 static void group_free(CXLDCState *dc, CXLDCGroup *g)

@@ -3,12 +3,20 @@
  *
  * QTest testcase for CXL Dynamic Capacity Devices: the QMP commands
  * cxl-add-dynamic-capacity and cxl-release-dynamic-capacity on a
- * cxl-type3 device with two dynamic capacity regions.
+ * cxl-type3 device with two dynamic capacity regions, answered by a
+ * minimal host driver that finds the device on PCI, drives its mailbox
+ * over MMIO and commits HDM decoders so that the fixed memory window
+ * reaches the dynamic capacity.
  */
 
 #include "qemu/osdep.h"
+#include "qemu/bitops.h"
+#include "qemu/bswap.h"
 #include "qemu/units.h"
 #include "libqtest.h"
+#include "libqos/pci-pc.h"
+#include "hw/pci/pci_ids.h"
+#include "hw/pci/pci_regs.h"
 #include "qapi/error.h"
 #include "qobject/qdict.h"
 #include "qobject/qjson.h"
@@ -18,21 +26,1129 @@
 /*
  * A 1 GiB volatile backend split by the device into two 512 MiB DC
  * regions with 2 MiB blocks, behind one root port of a CXL host bridge
- * with a fixed memory window.
+ * (with extra options @pxb) with a fixed memory window.
  */
-#define DCD_MACHINE \
+#define DCD_MACHINE_PXB(pxb) \
     "-machine q35,cxl=on " \
     "-object memory-backend-ram,id=dc-mem0,size=1G " \
-    "-device pxb-cxl,id=cxl.0,bus=pcie.0,bus_nr=52 " \
+    "-device pxb-cxl,id=cxl.0,bus=pcie.0,bus_nr=52" pxb " " \
     "-device cxl-rp,id=rp0,bus=cxl.0,chassis=0,slot=0 " \
     "-device cxl-type3,bus=rp0,volatile-dc-memdev=dc-mem0," \
     "num-dc-regions=2,id=cxl-dcd0 " \
     "-M cxl-fmw.0.targets.0=cxl.0,cxl-fmw.0.size=4G "
 
+#define DCD_MACHINE DCD_MACHINE_PXB("")
+
+#define DCD_NUM_REGIONS         2
+#define DCD_REGION_LEN          (512 * MiB)
+#define DCD_BLOCK_SIZE          (2 * MiB)
+#define DCD_CAPACITY            (DCD_NUM_REGIONS * DCD_REGION_LEN)
+
+/*
+ * Host side constants: a driver knows these from the specifications,
+ * not from QEMU's device model headers.
+ */
+
+/* Q35 MCH PCIEXBAR: place the 256 MiB ECAM window and enable it */
+#define Q35_PCIEXBAR            0x60
+#define Q35_PCIEXBAR_EN         0x1
+#define DCD_ECAM_BASE           0xb0000000ULL
+
+/* Config space address as libqos' PC bus takes it: bus in bits 15:8 */
+#define DCD_BDF(bus, slot, fn)  (((bus) << 8) | QPCI_DEVFN(slot, fn))
+
+/* CXL r3.1 section 8.1.12.1: class code of a CXL memory device */
+#define CXL_CLASS_MEMORY_DEVICE 0x050210
+
+/* CXL r3.1 section 8.1.1: DVSEC IDs under the CXL vendor ID */
+#define CXL_VENDOR_ID           0x1e98
+#define CXL_DVSEC_DEVICE        0x0
+#define CXL_DVSEC_REG_LOCATOR   0x8
+
+/* CXL r3.1 section 8.1.3.2: DVSEC CXL Control */
+#define CXL_DVSEC_CTRL          0x0c
+#define CXL_DVSEC_CTRL_MEM_EN   BIT(2)
+
+/* CXL r3.1 section 8.1.9: Register Locator DVSEC entries */
+#define CXL_REG_LOC_FIRST       0x0c
+#define CXL_REG_LOC_ENTRY_SIZE  8
+#define CXL_REG_LOC_BIR(lo)     ((lo) & 0x7)
+#define CXL_REG_LOC_BLOCK(lo)   (((lo) >> 8) & 0xff)
+#define CXL_REG_LOC_OFFSET(lo)  ((lo) & 0xffff0000)
+#define CXL_REG_BLOCK_COMPONENT 0x01
+#define CXL_REG_BLOCK_MEMDEV    0x03
+
+/* CXL r3.1 section 8.2.8.1 and 8.2.8.2: Device Capabilities Array */
+#define CXL_DEV_CAP_COUNT(v)    (((v) >> 32) & 0xffff)
+#define CXL_DEV_CAP_HDR(i)      (0x10 * ((i) + 1))
+#define CXL_DEV_CAP_ID_STATUS   0x0001
+#define CXL_DEV_CAP_ID_MBOX     0x0002
+#define CXL_DEV_CAP_ID_MEMDEV   0x4000
+
+/* CXL r3.1 section 8.2.8.3: Event Status Register */
+#define CXL_DEV_EVENT_STATUS    0x00
+
+/* CXL r3.1 section 8.2.8.5: Memory Device Status Register */
+#define CXL_MEMDEV_STATUS       0x00
+#define CXL_MEMDEV_MEDIA(v)     (((v) >> 2) & 0x3)
+#define CXL_MEMDEV_MEDIA_READY  0x1
+#define CXL_MEMDEV_MBOX_READY   BIT(4)
+
+/* CXL r3.1 section 8.2.8.4: Mailbox Registers */
+#define CXL_MBOX_CAP            0x00
+#define CXL_MBOX_CTRL           0x04
+#define CXL_MBOX_CMD            0x08
+#define CXL_MBOX_STATUS         0x10
+#define CXL_MBOX_PAYLOAD        0x20
+#define CXL_MBOX_CAP_PAYLOAD(v) (1u << ((v) & 0x1f))
+#define CXL_MBOX_CTRL_DOORBELL  BIT(0)
+#define CXL_MBOX_CMD_LEN_SHIFT  16
+#define CXL_MBOX_CMD_LEN(v)     (((v) >> CXL_MBOX_CMD_LEN_SHIFT) & 0x1fffff)
+#define CXL_MBOX_STATUS_RC(v)   (((v) >> 32) & 0xffff)
+#define CXL_MBOX_POLL_MAX       1000
+
+/* CXL r3.1 Table 8-34: Command Return Codes */
+#define CXL_RC_SUCCESS          0x00
+#define CXL_RC_INVALID_INPUT    0x02
+#define CXL_RC_UNSUPPORTED      0x03
+#define CXL_RC_INVALID_PA       0x0f
+#define CXL_RC_INVALID_PL_LEN   0x16
+
+/* CXL r3.1 Table 8-37 and Table 8-126: Command Opcodes */
+#define CXL_OP_GET_EVENT_RECORDS    0x0100
+#define CXL_OP_CLEAR_EVENT_RECORDS  0x0101
+#define CXL_OP_IDENTIFY_MEMDEV      0x4000
+#define CXL_OP_GET_DC_CONFIG        0x4800
+#define CXL_OP_GET_DC_EXTENT_LIST   0x4801
+#define CXL_OP_ADD_DC_RESPONSE      0x4802
+#define CXL_OP_RELEASE_DC           0x4803
+
+/* CXL r3.1 section 8.2.9.2: event logs, and their Event Status bits */
+#define CXL_EVENT_LOG_DC            4
+#define CXL_GET_EVENTS_MORE         BIT(1)
+#define CXL_DC_EVENT_ADD_CAPACITY   0x00
+#define CXL_DC_EVENT_FLAG_MORE      BIT(0)
+#define DCD_DRAIN_MAX               1000
+
+/* CXL r3.1 section 8.2.4: CXL.cache and CXL.mem registers */
+#define CXL_CM_OFFSET           0x1000
+#define CXL_CM_CAP_ID(v)        ((v) & 0xffff)
+#define CXL_CM_CAP_ID_CXL       0x1
+#define CXL_CM_CAP_ID_HDM       0x5
+#define CXL_CM_CAP_ARRAY_SIZE(v) (((v) >> 24) & 0xff)
+#define CXL_CM_CAP_PTR(v)       (((v) >> 20) & 0xfff)
+
+/* CXL r3.1 section 8.2.4.20: CXL HDM Decoder Capability Structure */
+#define CXL_HDM_GLOBAL_CTRL     0x04
+#define CXL_HDM_ENABLE          BIT(1)
+#define CXL_HDM_BASE_LO(n)      (0x10 + 0x20 * (n))
+#define CXL_HDM_BASE_HI(n)      (0x14 + 0x20 * (n))
+#define CXL_HDM_SIZE_LO(n)      (0x18 + 0x20 * (n))
+#define CXL_HDM_SIZE_HI(n)      (0x1c + 0x20 * (n))
+#define CXL_HDM_CTRL(n)         (0x20 + 0x20 * (n))
+/* Target List Low in ports, DPA Skip Low in devices; likewise High */
+#define CXL_HDM_TL_LO(n)        (0x24 + 0x20 * (n))
+#define CXL_HDM_TL_HI(n)        (0x28 + 0x20 * (n))
+#define CXL_HDM_CTRL_COMMIT     BIT(9)
+#define CXL_HDM_CTRL_COMMITTED  BIT(10)
+#define CXL_HDM_CTRL_ERR        BIT(11)
+#define CXL_HDM_CTRL_HOST_ONLY  BIT(12)
+#define CXL_HDM_ALIGN           (256 * MiB)
+
+/* CXL r3.1 Table 8-127 and 8-165: capacities are counted in 256 MiB */
+#define CXL_CAPACITY_UNIT       (256 * MiB)
+
+/* Wire formats, CXL r3.1 section 8.2.9 */
+
+/*
+ * CXL r3.1 Table 8-127: Identify Memory Device Output Payload.
+ * All fields little endian.
+ */
+typedef struct DcdIdentifyOut {
+    char fw_revision[16];
+    uint64_t total_capacity;
+    uint64_t volatile_capacity;
+    uint64_t persistent_capacity;
+    uint64_t partition_align;
+    uint16_t info_event_log_size;
+    uint16_t warning_event_log_size;
+    uint16_t failure_event_log_size;
+    uint16_t fatal_event_log_size;
+    uint32_t lsa_size;
+    uint8_t poison_list_max_mer[3];
+    uint16_t inject_poison_limit;
+    uint8_t poison_caps;
+    uint8_t qos_telemetry_caps;
+    uint16_t dc_event_log_size;
+} QEMU_PACKED DcdIdentifyOut;
+QEMU_BUILD_BUG_ON(sizeof(DcdIdentifyOut) != 0x45);
+
+/*
+ * CXL r3.1 Table 8-163: Get Dynamic Capacity Configuration Input.
+ * All fields little endian.
+ */
+typedef struct DcdGetConfigIn {
+    uint8_t region_count;
+    uint8_t start_region;
+} QEMU_PACKED DcdGetConfigIn;
+QEMU_BUILD_BUG_ON(sizeof(DcdGetConfigIn) != 0x2);
+
+/*
+ * CXL r3.1 Table 8-165: DC Region Configuration.
+ * All fields little endian.
+ */
+typedef struct DcdRegionRaw {
+    uint64_t base;
+    uint64_t decode_len;        /* in units of 256 MiB */
+    uint64_t len;
+    uint64_t block_size;
+    uint32_t dsmad_handle;
+    uint8_t flags;
+    uint8_t rsvd[3];
+} QEMU_PACKED DcdRegionRaw;
+QEMU_BUILD_BUG_ON(sizeof(DcdRegionRaw) != 0x28);
+
+/*
+ * CXL r3.1 Table 8-164: Get Dynamic Capacity Configuration Output,
+ * whose region list is followed by DcdGetConfigTail.
+ * All fields little endian.
+ */
+typedef struct DcdGetConfigOut {
+    uint8_t num_regions;
+    uint8_t regions_returned;
+    uint8_t rsvd[6];
+    DcdRegionRaw regions[];
+} QEMU_PACKED DcdGetConfigOut;
+QEMU_BUILD_BUG_ON(sizeof(DcdGetConfigOut) != 0x8);
+
+/*
+ * CXL r3.1 Table 8-164, after the region list.
+ * All fields little endian.
+ */
+typedef struct DcdGetConfigTail {
+    uint32_t extents_supported;
+    uint32_t extents_available;
+    uint32_t tags_supported;
+    uint32_t tags_available;
+} QEMU_PACKED DcdGetConfigTail;
+QEMU_BUILD_BUG_ON(sizeof(DcdGetConfigTail) != 0x10);
+
+/*
+ * CXL r3.1 Table 8-51: Dynamic Capacity Extent.
+ * All fields little endian.
+ */
+typedef struct DcdExtentRaw {
+    uint64_t start_dpa;
+    uint64_t len;
+    uint8_t tag[16];
+    uint16_t shared_seq;
+    uint8_t rsvd[6];
+} QEMU_PACKED DcdExtentRaw;
+QEMU_BUILD_BUG_ON(sizeof(DcdExtentRaw) != 0x28);
+
+/*
+ * CXL r3.1 Table 8-166: Get DC Extent List Input.
+ * All fields little endian.
+ */
+typedef struct DcdGetExtentsIn {
+    uint32_t count;
+    uint32_t start_index;
+} QEMU_PACKED DcdGetExtentsIn;
+QEMU_BUILD_BUG_ON(sizeof(DcdGetExtentsIn) != 0x8);
+
+/*
+ * CXL r3.1 Table 8-167: Get DC Extent List Output.
+ * All fields little endian.
+ */
+typedef struct DcdGetExtentsOut {
+    uint32_t count;
+    uint32_t total;
+    uint32_t generation;
+    uint8_t rsvd[4];
+    DcdExtentRaw extents[];
+} QEMU_PACKED DcdGetExtentsOut;
+QEMU_BUILD_BUG_ON(sizeof(DcdGetExtentsOut) != 0x10);
+
+/*
+ * CXL r3.1 Table 8-169: Updated Extent.
+ * All fields little endian.
+ */
+typedef struct DcdUpdatedExtentRaw {
+    uint64_t start_dpa;
+    uint64_t len;
+    uint8_t rsvd[8];
+} QEMU_PACKED DcdUpdatedExtentRaw;
+QEMU_BUILD_BUG_ON(sizeof(DcdUpdatedExtentRaw) != 0x18);
+
+/*
+ * CXL r3.1 Table 8-168: Add Dynamic Capacity Response Input, and
+ * Table 8-170: Release Dynamic Capacity Input.
+ * All fields little endian.
+ */
+typedef struct DcdUpdateExtentsIn {
+    uint32_t count;
+    uint8_t flags;
+    uint8_t rsvd[3];
+    DcdUpdatedExtentRaw extents[];
+} QEMU_PACKED DcdUpdateExtentsIn;
+QEMU_BUILD_BUG_ON(sizeof(DcdUpdateExtentsIn) != 0x8);
+
+/*
+ * CXL r3.1 Table 8-43: Common Event Record Format.
+ * All fields little endian.
+ */
+typedef struct DcdEventHdrRaw {
+    uint8_t uuid[16];
+    uint8_t length;
+    uint8_t flags[3];
+    uint16_t handle;
+    uint16_t related_handle;
+    uint64_t timestamp;
+    uint8_t maint_op_class;
+    uint8_t rsvd[15];
+} QEMU_PACKED DcdEventHdrRaw;
+QEMU_BUILD_BUG_ON(sizeof(DcdEventHdrRaw) != 0x30);
+
+/*
+ * CXL r3.1 Table 8-43: an event record of any log.
+ * All fields little endian.
+ */
+typedef struct DcdEventRaw {
+    DcdEventHdrRaw hdr;
+    uint8_t data[0x50];
+} QEMU_PACKED DcdEventRaw;
+QEMU_BUILD_BUG_ON(sizeof(DcdEventRaw) != 0x80);
+
+/*
+ * CXL r3.1 Table 8-50: Dynamic Capacity Event Record.
+ * All fields little endian.
+ */
+typedef struct DcdDcEventRaw {
+    DcdEventHdrRaw hdr;
+    uint8_t type;
+    uint8_t validity_flags;
+    uint16_t host_id;
+    uint8_t region_id;
+    uint8_t flags;
+    uint8_t rsvd1[2];
+    DcdExtentRaw extent;
+    uint8_t rsvd2[0x18];
+    uint32_t extents_available;
+    uint32_t tags_available;
+} QEMU_PACKED DcdDcEventRaw;
+QEMU_BUILD_BUG_ON(sizeof(DcdDcEventRaw) != sizeof(DcdEventRaw));
+
+/*
+ * CXL r3.1 Table 8-52: Get Event Records Input.
+ * All fields little endian.
+ */
+typedef struct DcdGetEventsIn {
+    uint8_t log;
+} QEMU_PACKED DcdGetEventsIn;
+QEMU_BUILD_BUG_ON(sizeof(DcdGetEventsIn) != 0x1);
+
+/*
+ * CXL r3.1 Table 8-53: Get Event Records Output.
+ * All fields little endian.
+ */
+typedef struct DcdGetEventsOut {
+    uint8_t flags;
+    uint8_t rsvd1;
+    uint16_t overflow_count;
+    uint64_t first_overflow_ts;
+    uint64_t last_overflow_ts;
+    uint16_t count;
+    uint8_t rsvd2[10];
+    DcdEventRaw records[];
+} QEMU_PACKED DcdGetEventsOut;
+QEMU_BUILD_BUG_ON(sizeof(DcdGetEventsOut) != 0x20);
+
+/*
+ * CXL r3.1 Table 8-54: Clear Event Records Input.
+ * All fields little endian.
+ */
+typedef struct DcdClearEventsIn {
+    uint8_t log;
+    uint8_t flags;
+    uint8_t count;
+    uint8_t rsvd[3];
+    uint16_t handles[];
+} QEMU_PACKED DcdClearEventsIn;
+QEMU_BUILD_BUG_ON(sizeof(DcdClearEventsIn) != 0x6);
+
+/* CXL r3.1 section 8.2.9.2.1.6: UUID of Dynamic Capacity Event Records */
+static const uint8_t dcd_dc_event_uuid[16] = {
+    0xca, 0x95, 0xaf, 0xa7, 0xf1, 0x83, 0x40, 0x18,
+    0x8c, 0x2f, 0x95, 0x26, 0x8e, 0x10, 0x1a, 0x2a,
+};
+
+/* Host order views of what the device reports */
+
+typedef struct DcdExtent {
+    uint64_t dpa;
+    uint64_t len;
+    uint8_t tag[16];
+    uint16_t shared_seq;
+} DcdExtent;
+
+typedef struct DcdRegion {
+    uint64_t base;
+    uint64_t decode_len;        /* in bytes */
+    uint64_t len;
+    uint64_t block_size;
+    uint32_t dsmad_handle;
+    uint8_t flags;
+} DcdRegion;
+
+typedef struct DcdConfig {
+    uint8_t num_regions;
+    uint8_t regions_returned;
+    DcdRegion regions[8];
+    uint32_t extents_supported;
+    uint32_t extents_available;
+    uint32_t tags_supported;
+    uint32_t tags_available;
+} DcdConfig;
+
+typedef struct DcdEvent {
+    uint16_t handle;
+    uint8_t type;
+    uint8_t flags;
+    uint16_t host_id;
+    uint8_t region;
+    DcdExtent extent;
+    uint32_t extents_available;
+} DcdEvent;
+
+/*
+ * The host driver's view of one DCD: where its registers and its HPA
+ * range are. Everything is found from the host side: PCI enumeration,
+ * the Register Locator DVSEC, capability arrays and the memory map.
+ */
+typedef struct Dcd {
+    QTestState *qts;
+    QPCIBus *bus;
+    QPCIDevice *port;           /* root port above the device */
+    QPCIDevice *dev;            /* the CXL memory device */
+    uint64_t ecam;              /* ECAM base, for extended config space */
+    uint64_t comp_regs;         /* device component registers */
+    uint64_t dev_regs;          /* device registers */
+    uint64_t status_regs;       /* Device Status registers */
+    uint64_t mbox;              /* primary mailbox registers */
+    uint64_t memdev_regs;       /* Memory Device Status registers */
+    size_t payload_max;         /* mailbox payload size */
+    uint64_t hb_comp_regs;      /* host bridge component registers */
+    uint64_t fmw_base;          /* fixed memory window HPA range */
+    uint64_t fmw_size;
+} Dcd;
+
 static QTestState *dcd_start(void)
 {
     return qtest_init(DCD_MACHINE);
 }
+
+/* PCI */
+
+static uint64_t dcd_ecam_addr(Dcd *d, QPCIDevice *pdev, uint16_t off)
+{
+    g_assert_cmpuint(off, <, PCI_CFG_SPACE_EXP_SIZE);
+    return d->ecam + ((uint64_t)pdev->devfn << 12) + off;
+}
+
+static uint32_t dcd_ext_readl(Dcd *d, QPCIDevice *pdev, uint16_t off)
+{
+    return qtest_readl(d->qts, dcd_ecam_addr(d, pdev, off));
+}
+
+static void dcd_ext_writew(Dcd *d, QPCIDevice *pdev, uint16_t off,
+                           uint16_t val)
+{
+    qtest_writew(d->qts, dcd_ecam_addr(d, pdev, off), val);
+}
+
+/*
+ * The CXL DVSECs live in extended config space, which port 0xcf8 does
+ * not reach: enable the Q35 ECAM window (firmware's job on real hosts).
+ */
+static void dcd_enable_ecam(Dcd *d)
+{
+    QPCIDevice *mch = qpci_device_find(d->bus, DCD_BDF(0, 0, 0));
+
+    g_assert(mch);
+    qpci_config_writel(mch, Q35_PCIEXBAR + 4, DCD_ECAM_BASE >> 32);
+    qpci_config_writel(mch, Q35_PCIEXBAR, DCD_ECAM_BASE | Q35_PCIEXBAR_EN);
+    d->ecam = DCD_ECAM_BASE;
+    g_assert_cmphex(dcd_ext_readl(d, mch, PCI_VENDOR_ID), ==,
+                    qpci_config_readl(mch, PCI_VENDOR_ID));
+    g_free(mch);
+}
+
+static bool dcd_is_root_port(QPCIDevice *pdev)
+{
+    uint8_t hdr = qpci_config_readb(pdev, PCI_HEADER_TYPE);
+    uint8_t cap;
+
+    if ((hdr & PCI_HEADER_TYPE_MASK) != PCI_HEADER_TYPE_BRIDGE) {
+        return false;
+    }
+    cap = qpci_find_capability(pdev, PCI_CAP_ID_EXP, 0);
+    return cap && ((qpci_config_readw(pdev, cap + PCI_EXP_FLAGS) &
+                    PCI_EXP_FLAGS_TYPE) >> 4) == PCI_EXP_TYPE_ROOT_PORT;
+}
+
+/*
+ * Scan every bus for the CXL memory device, as firmware does to find
+ * the buses of expander host bridges. Root ports have no bus numbers
+ * until someone gives them some: give each the next free number, so
+ * that the scan reaches its secondary bus later on.
+ */
+static void dcd_enumerate(Dcd *d)
+{
+    g_autoptr(GPtrArray) ports = g_ptr_array_new_with_free_func(g_free);
+    int next_bus = 1;
+    int bus, slot;
+    guint i;
+
+    for (bus = 0; bus < 256 && !d->dev; bus++) {
+        for (slot = 0; slot < 32 && !d->dev; slot++) {
+            QPCIDevice *pdev = qpci_device_find(d->bus,
+                                                DCD_BDF(bus, slot, 0));
+            uint32_t class;
+
+            if (!pdev) {
+                continue;
+            }
+            class = qpci_config_readl(pdev, PCI_CLASS_REVISION) >> 8;
+            if (class == CXL_CLASS_MEMORY_DEVICE) {
+                d->dev = pdev;
+            } else if (dcd_is_root_port(pdev) &&
+                       !qpci_config_readb(pdev, PCI_SECONDARY_BUS)) {
+                next_bus = MAX(next_bus, bus + 1);
+                g_assert_cmpint(next_bus, <, 256);
+                qpci_config_writeb(pdev, PCI_PRIMARY_BUS, bus);
+                qpci_config_writeb(pdev, PCI_SECONDARY_BUS, next_bus);
+                qpci_config_writeb(pdev, PCI_SUBORDINATE_BUS, next_bus);
+                next_bus++;
+                g_ptr_array_add(ports, pdev);
+            } else {
+                g_free(pdev);
+            }
+        }
+    }
+    g_assert(d->dev);
+
+    for (i = 0; i < ports->len; i++) {
+        QPCIDevice *port = g_ptr_array_index(ports, i);
+
+        if (qpci_config_readb(port, PCI_SECONDARY_BUS) ==
+            d->dev->devfn >> 8) {
+            d->port = g_ptr_array_steal_index(ports, i);
+            break;
+        }
+    }
+    g_assert(d->port);
+}
+
+static uint16_t dcd_find_dvsec(Dcd *d, QPCIDevice *pdev, uint16_t id)
+{
+    uint16_t off = PCI_CFG_SPACE_SIZE;
+    int n;
+
+    for (n = 0; off && n < PCI_CFG_SPACE_EXP_SIZE / 4; n++) {
+        uint32_t hdr = dcd_ext_readl(d, pdev, off);
+
+        if (PCI_EXT_CAP_ID(hdr) == PCI_EXT_CAP_ID_DVSEC &&
+            PCI_DVSEC_HEADER1_VID(dcd_ext_readl(d, pdev,
+                                  off + PCI_DVSEC_HEADER1)) == CXL_VENDOR_ID &&
+            PCI_DVSEC_HEADER2_ID(dcd_ext_readl(d, pdev,
+                                 off + PCI_DVSEC_HEADER2)) == id) {
+            return off;
+        }
+        off = PCI_EXT_CAP_NEXT(hdr);
+    }
+    return 0;
+}
+
+/*
+ * Assign the BARs the Register Locator DVSEC names (CXL r3.1 section
+ * 8.1.9) and find the component and memory device register blocks.
+ */
+static void dcd_map_register_blocks(Dcd *d)
+{
+    uint16_t loc = dcd_find_dvsec(d, d->dev, CXL_DVSEC_REG_LOCATOR);
+    uint64_t bars[6] = { 0 };
+    uint32_t len;
+    uint16_t off;
+
+    g_assert(loc);
+    len = dcd_ext_readl(d, d->dev, loc + PCI_DVSEC_HEADER1) >> 20;
+    for (off = CXL_REG_LOC_FIRST; off + CXL_REG_LOC_ENTRY_SIZE <= len;
+         off += CXL_REG_LOC_ENTRY_SIZE) {
+        uint32_t lo = dcd_ext_readl(d, d->dev, loc + off);
+        uint32_t hi = dcd_ext_readl(d, d->dev, loc + off + 4);
+        uint8_t bir = CXL_REG_LOC_BIR(lo);
+        uint64_t addr;
+
+        if (!CXL_REG_LOC_BLOCK(lo)) {
+            continue;
+        }
+        g_assert_cmpuint(bir, <, ARRAY_SIZE(bars));
+        if (!bars[bir]) {
+            bars[bir] = qpci_iomap(d->dev, bir, NULL).addr;
+        }
+        addr = bars[bir] + ((uint64_t)hi << 32) + CXL_REG_LOC_OFFSET(lo);
+        switch (CXL_REG_LOC_BLOCK(lo)) {
+        case CXL_REG_BLOCK_COMPONENT:
+            d->comp_regs = addr;
+            break;
+        case CXL_REG_BLOCK_MEMDEV:
+            d->dev_regs = addr;
+            break;
+        default:
+            break;
+        }
+    }
+    g_assert(d->comp_regs);
+    g_assert(d->dev_regs);
+}
+
+/* CXL r3.1 section 8.2.8.2: find the device capabilities the driver uses */
+static void dcd_find_device_caps(Dcd *d)
+{
+    uint64_t hdr_reg = qtest_readq(d->qts, d->dev_regs);
+    uint32_t i;
+
+    g_assert_cmphex(hdr_reg & 0xffff, ==, 0);
+    for (i = 0; i < CXL_DEV_CAP_COUNT(hdr_reg); i++) {
+        uint64_t hdr = d->dev_regs + CXL_DEV_CAP_HDR(i);
+        uint64_t addr = d->dev_regs + qtest_readl(d->qts, hdr + 4);
+
+        switch (qtest_readl(d->qts, hdr) & 0xffff) {
+        case CXL_DEV_CAP_ID_STATUS:
+            d->status_regs = addr;
+            break;
+        case CXL_DEV_CAP_ID_MBOX:
+            d->mbox = addr;
+            break;
+        case CXL_DEV_CAP_ID_MEMDEV:
+            d->memdev_regs = addr;
+            break;
+        default:
+            break;
+        }
+    }
+    g_assert(d->status_regs);
+    g_assert(d->mbox);
+    g_assert(d->memdev_regs);
+}
+
+/*
+ * Open the root port's non-prefetchable window over the range the BARs
+ * were given, keep its other windows closed, and let it forward.
+ */
+static void dcd_open_port(Dcd *d, uint64_t start, uint64_t end)
+{
+    uint64_t base = QEMU_ALIGN_DOWN(start, MiB);
+    uint64_t limit = QEMU_ALIGN_UP(end, MiB) - 1;
+
+    g_assert_cmphex(limit, <, 4 * GiB);
+    qpci_config_writew(d->port, PCI_MEMORY_BASE, base >> 16);
+    qpci_config_writew(d->port, PCI_MEMORY_LIMIT, limit >> 16);
+    qpci_config_writew(d->port, PCI_PREF_MEMORY_BASE, 0xfff0);
+    qpci_config_writew(d->port, PCI_PREF_MEMORY_LIMIT, 0);
+    qpci_config_writel(d->port, PCI_PREF_BASE_UPPER32, 0);
+    qpci_config_writel(d->port, PCI_PREF_LIMIT_UPPER32, 0);
+    qpci_config_writeb(d->port, PCI_IO_BASE, 0xf0);
+    qpci_config_writeb(d->port, PCI_IO_LIMIT, 0);
+    qpci_config_writew(d->port, PCI_COMMAND,
+                       PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+}
+
+/*
+ * qtest has no firmware to describe the platform: read where the
+ * machine placed the fixed memory window and the host bridge's
+ * component registers (ACPI CEDT CFMWS and CHBS on a real host).
+ */
+static uint64_t dcd_mtree_find(Dcd *d, const char *name, uint64_t *size)
+{
+    g_autofree char *mtree = qtest_hmp(d->qts, "info mtree");
+    g_autofree char *suffix = g_strdup_printf("): %s", name);
+    g_auto(GStrv) lines = g_strsplit(mtree, "\n", -1);
+    int i;
+
+    for (i = 0; lines[i]; i++) {
+        uint64_t start, last;
+
+        if (g_str_has_suffix(g_strchomp(lines[i]), suffix) &&
+            sscanf(lines[i], " %" SCNx64 "-%" SCNx64, &start, &last) == 2) {
+            if (size) {
+                *size = last - start + 1;
+            }
+            return start;
+        }
+    }
+    g_error("no memory region '%s' in the memory tree", name);
+}
+
+/* Bring the device up as a host driver would, on a started machine. */
+static Dcd *dcd_probe(QTestState *qts)
+{
+    Dcd *d = g_new0(Dcd, 1);
+    uint64_t mmio_start;
+    uint64_t sts;
+    uint16_t dvsec;
+
+    d->qts = qts;
+    d->bus = qpci_new_pc(qts, NULL);
+    dcd_enable_ecam(d);
+    dcd_enumerate(d);
+
+    mmio_start = d->bus->mmio_alloc_ptr;
+    dcd_map_register_blocks(d);
+    dcd_open_port(d, mmio_start, d->bus->mmio_alloc_ptr);
+    qpci_device_enable(d->dev);
+    dcd_find_device_caps(d);
+
+    /* CXL r3.1 section 8.1.3.2: let the device decode HDM */
+    dvsec = dcd_find_dvsec(d, d->dev, CXL_DVSEC_DEVICE);
+    g_assert(dvsec);
+    dcd_ext_writew(d, d->dev, dvsec + CXL_DVSEC_CTRL,
+                   (dcd_ext_readl(d, d->dev, dvsec + CXL_DVSEC_CTRL) &
+                    0xffff) | CXL_DVSEC_CTRL_MEM_EN);
+
+    sts = qtest_readq(qts, d->memdev_regs + CXL_MEMDEV_STATUS);
+    g_assert(sts & CXL_MEMDEV_MBOX_READY);
+    g_assert_cmpuint(CXL_MEMDEV_MEDIA(sts), ==, CXL_MEMDEV_MEDIA_READY);
+    d->payload_max = CXL_MBOX_CAP_PAYLOAD(qtest_readl(qts,
+                                                      d->mbox + CXL_MBOX_CAP));
+    g_assert_cmpuint(d->payload_max, >=, 256);
+
+    d->hb_comp_regs = dcd_mtree_find(d, "pxb-cxl-host", NULL);
+    d->fmw_base = dcd_mtree_find(d, "cxl-fixed-memory-region", &d->fmw_size);
+    return d;
+}
+
+static void dcd_free(Dcd *d)
+{
+    g_free(d->dev);
+    g_free(d->port);
+    qpci_free_pc(d->bus);
+    g_free(d);
+}
+
+static Dcd *dcd_boot(void)
+{
+    return dcd_probe(dcd_start());
+}
+
+static void dcd_quit(Dcd *d)
+{
+    QTestState *qts = d->qts;
+
+    dcd_free(d);
+    qtest_quit(qts);
+}
+
+/* Mailbox, CXL r3.1 section 8.2.8.4 */
+
+static void dcd_mbox_wait_idle(Dcd *d)
+{
+    int i;
+
+    for (i = 0; i < CXL_MBOX_POLL_MAX; i++) {
+        if (!(qtest_readl(d->qts, d->mbox + CXL_MBOX_CTRL) &
+              CXL_MBOX_CTRL_DOORBELL)) {
+            return;
+        }
+    }
+    g_error("mailbox doorbell still set after %d polls", i);
+}
+
+/*
+ * Run one mailbox command and return its CXL return code. @out may be
+ * NULL to discard the output payload; otherwise *@out_len is the size
+ * of @out on entry and the output payload length on return.
+ */
+static uint16_t dcd_mbox(Dcd *d, uint16_t opcode, const void *in,
+                         size_t in_len, void *out, size_t *out_len)
+{
+    uint64_t cmd;
+    size_t len;
+    uint16_t rc;
+
+    g_assert_cmpuint(in_len, <=, d->payload_max);
+    g_assert(!out == !out_len);
+
+    dcd_mbox_wait_idle(d);
+    if (in_len) {
+        qtest_memwrite(d->qts, d->mbox + CXL_MBOX_PAYLOAD, in, in_len);
+    }
+    qtest_writeq(d->qts, d->mbox + CXL_MBOX_CMD,
+                 opcode | (uint64_t)in_len << CXL_MBOX_CMD_LEN_SHIFT);
+    qtest_writel(d->qts, d->mbox + CXL_MBOX_CTRL, CXL_MBOX_CTRL_DOORBELL);
+    dcd_mbox_wait_idle(d);
+
+    rc = CXL_MBOX_STATUS_RC(qtest_readq(d->qts, d->mbox + CXL_MBOX_STATUS));
+    cmd = qtest_readq(d->qts, d->mbox + CXL_MBOX_CMD);
+    len = CXL_MBOX_CMD_LEN(cmd);
+    g_assert_cmpuint(len, <=, d->payload_max);
+    if (out) {
+        g_assert_cmpuint(len, <=, *out_len);
+        if (len) {
+            qtest_memread(d->qts, d->mbox + CXL_MBOX_PAYLOAD, out, len);
+        }
+        *out_len = len;
+    }
+    return rc;
+}
+
+static uint16_t dcd_identify(Dcd *d, DcdIdentifyOut *id)
+{
+    size_t len = sizeof(*id);
+    uint16_t rc;
+
+    memset(id, 0, sizeof(*id));
+    rc = dcd_mbox(d, CXL_OP_IDENTIFY_MEMDEV, NULL, 0, id, &len);
+    if (rc == CXL_RC_SUCCESS) {
+        g_assert_cmpuint(len, ==, sizeof(*id));
+    }
+    return rc;
+}
+
+static uint16_t dcd_get_dc_config(Dcd *d, DcdConfig *cfg)
+{
+    DcdGetConfigIn in = {
+        .region_count = ARRAY_SIZE(cfg->regions),
+        .start_region = 0,
+    };
+    g_autofree uint8_t *buf = g_malloc0(d->payload_max);
+    DcdGetConfigOut *out = (DcdGetConfigOut *)buf;
+    DcdGetConfigTail *tail;
+    size_t len = d->payload_max;
+    uint16_t rc;
+    int i;
+
+    memset(cfg, 0, sizeof(*cfg));
+    rc = dcd_mbox(d, CXL_OP_GET_DC_CONFIG, &in, sizeof(in), buf, &len);
+    if (rc != CXL_RC_SUCCESS) {
+        return rc;
+    }
+    g_assert_cmpuint(out->regions_returned, <=, ARRAY_SIZE(cfg->regions));
+    g_assert_cmpuint(len, ==, sizeof(*out) + sizeof(*tail) +
+                     out->regions_returned * sizeof(out->regions[0]));
+
+    cfg->num_regions = out->num_regions;
+    cfg->regions_returned = out->regions_returned;
+    for (i = 0; i < out->regions_returned; i++) {
+        DcdRegionRaw *raw = &out->regions[i];
+
+        cfg->regions[i] = (DcdRegion) {
+            .base = ldq_le_p(&raw->base),
+            .decode_len = ldq_le_p(&raw->decode_len) * CXL_CAPACITY_UNIT,
+            .len = ldq_le_p(&raw->len),
+            .block_size = ldq_le_p(&raw->block_size),
+            .dsmad_handle = ldl_le_p(&raw->dsmad_handle),
+            .flags = raw->flags,
+        };
+    }
+    tail = (DcdGetConfigTail *)&out->regions[out->regions_returned];
+    cfg->extents_supported = ldl_le_p(&tail->extents_supported);
+    cfg->extents_available = ldl_le_p(&tail->extents_available);
+    cfg->tags_supported = ldl_le_p(&tail->tags_supported);
+    cfg->tags_available = ldl_le_p(&tail->tags_available);
+    return rc;
+}
+
+static void dcd_parse_extent(const DcdExtentRaw *raw, DcdExtent *ext)
+{
+    ext->dpa = ldq_le_p(&raw->start_dpa);
+    ext->len = ldq_le_p(&raw->len);
+    memcpy(ext->tag, raw->tag, sizeof(ext->tag));
+    ext->shared_seq = lduw_le_p(&raw->shared_seq);
+}
+
+/*
+ * One Get Dynamic Capacity Extent List call: append up to @count
+ * extents from index @start to @extents.
+ */
+static uint16_t dcd_get_extent_list(Dcd *d, uint32_t start, uint32_t count,
+                                    GArray *extents, uint32_t *total,
+                                    uint32_t *generation)
+{
+    DcdGetExtentsIn in;
+    g_autofree uint8_t *buf = g_malloc0(d->payload_max);
+    DcdGetExtentsOut *out = (DcdGetExtentsOut *)buf;
+    size_t len = d->payload_max;
+    uint32_t n, i;
+    uint16_t rc;
+
+    stl_le_p(&in.count, count);
+    stl_le_p(&in.start_index, start);
+    rc = dcd_mbox(d, CXL_OP_GET_DC_EXTENT_LIST, &in, sizeof(in), buf, &len);
+    if (rc != CXL_RC_SUCCESS) {
+        return rc;
+    }
+    g_assert_cmpuint(len, >=, sizeof(*out));
+    n = ldl_le_p(&out->count);
+    g_assert_cmpuint(n, <=, count);
+    g_assert_cmpuint(len, ==, sizeof(*out) + n * sizeof(out->extents[0]));
+    *total = ldl_le_p(&out->total);
+    *generation = ldl_le_p(&out->generation);
+    g_assert_cmpuint(n, <=, *total - MIN(start, *total));
+
+    for (i = 0; i < n; i++) {
+        DcdExtent ext;
+
+        dcd_parse_extent(&out->extents[i], &ext);
+        g_array_append_val(extents, ext);
+    }
+    return rc;
+}
+
+/*
+ * The device's whole accepted extent list, read @page extents at a
+ * time (0: as many as a payload holds).
+ */
+static GArray *dcd_extents(Dcd *d, uint32_t page)
+{
+    GArray *extents = g_array_new(false, true, sizeof(DcdExtent));
+    uint32_t total = 0, generation = 0;
+    uint32_t first_total = 0, first_generation = 0;
+    int calls = 0;
+
+    if (!page) {
+        page = (d->payload_max - sizeof(DcdGetExtentsOut)) /
+               sizeof(DcdExtentRaw);
+    }
+    do {
+        uint32_t start = extents->len;
+
+        g_assert_cmphex(dcd_get_extent_list(d, start, page, extents,
+                                            &total, &generation),
+                        ==, CXL_RC_SUCCESS);
+        if (!calls++) {
+            first_total = total;
+            first_generation = generation;
+        }
+        /* Nothing changes the list while the host reads it */
+        g_assert_cmpuint(total, ==, first_total);
+        g_assert_cmpuint(generation, ==, first_generation);
+        g_assert(extents->len > start || extents->len == total);
+    } while (extents->len < total);
+    return extents;
+}
+
+static uint16_t dcd_update_extents(Dcd *d, uint16_t opcode,
+                                   const DcdExtent *exts, uint32_t n)
+{
+    size_t len = sizeof(DcdUpdateExtentsIn) +
+                 n * sizeof(DcdUpdatedExtentRaw);
+    g_autofree DcdUpdateExtentsIn *in = g_malloc0(len);
+    uint32_t i;
+
+    stl_le_p(&in->count, n);
+    for (i = 0; i < n; i++) {
+        stq_le_p(&in->extents[i].start_dpa, exts[i].dpa);
+        stq_le_p(&in->extents[i].len, exts[i].len);
+    }
+    return dcd_mbox(d, opcode, in, len, NULL, NULL);
+}
+
+/* Accept @n of the offered extents; 0 rejects the whole offer. */
+static uint16_t dcd_add_response(Dcd *d, const DcdExtent *exts, uint32_t n)
+{
+    return dcd_update_extents(d, CXL_OP_ADD_DC_RESPONSE, exts, n);
+}
+
+static uint16_t dcd_release(Dcd *d, const DcdExtent *exts, uint32_t n)
+{
+    return dcd_update_extents(d, CXL_OP_RELEASE_DC, exts, n);
+}
+
+/*
+ * One Get Event Records call on @log: append the records to @records
+ * (of DcdEventRaw) and return the output flags in *@flags.
+ */
+static uint16_t dcd_get_events(Dcd *d, uint8_t log, GArray *records,
+                               uint8_t *flags)
+{
+    DcdGetEventsIn in = { .log = log };
+    g_autofree uint8_t *buf = g_malloc0(d->payload_max);
+    DcdGetEventsOut *out = (DcdGetEventsOut *)buf;
+    size_t len = d->payload_max;
+    uint16_t n;
+    uint16_t rc;
+
+    rc = dcd_mbox(d, CXL_OP_GET_EVENT_RECORDS, &in, sizeof(in), buf, &len);
+    if (rc != CXL_RC_SUCCESS) {
+        return rc;
+    }
+    g_assert_cmpuint(len, >=, sizeof(*out));
+    n = lduw_le_p(&out->count);
+    g_assert_cmpuint(len, ==, sizeof(*out) + n * sizeof(out->records[0]));
+    g_array_append_vals(records, out->records, n);
+    *flags = out->flags;
+    return rc;
+}
+
+static uint16_t dcd_clear_events(Dcd *d, uint8_t log,
+                                 const uint16_t *handles, uint8_t n)
+{
+    size_t len = sizeof(DcdClearEventsIn) + n * sizeof(uint16_t);
+    g_autofree DcdClearEventsIn *in = g_malloc0(len);
+    uint8_t i;
+
+    in->log = log;
+    in->count = n;
+    for (i = 0; i < n; i++) {
+        stw_le_p(&in->handles[i], handles[i]);
+    }
+    return dcd_mbox(d, CXL_OP_CLEAR_EVENT_RECORDS, in, len, NULL, NULL);
+}
+
+static void dcd_parse_dc_event(const DcdEventRaw *raw, DcdEvent *ev)
+{
+    const DcdDcEventRaw *dc = (const DcdDcEventRaw *)raw;
+
+    g_assert(!memcmp(raw->hdr.uuid, dcd_dc_event_uuid,
+                     sizeof(dcd_dc_event_uuid)));
+    g_assert_cmpuint(raw->hdr.length, ==, sizeof(*raw));
+    ev->handle = lduw_le_p(&raw->hdr.handle);
+    ev->type = dc->type;
+    ev->flags = dc->flags;
+    ev->host_id = lduw_le_p(&dc->host_id);
+    ev->region = dc->region_id;
+    dcd_parse_extent(&dc->extent, &ev->extent);
+    ev->extents_available = ldl_le_p(&dc->extents_available);
+}
+
+/*
+ * Read every record of the Dynamic Capacity Event Log, clearing each
+ * batch by handle, until the log is empty; return them (of DcdEvent).
+ */
+static GArray *dcd_drain_dc_events(Dcd *d)
+{
+    GArray *events = g_array_new(false, true, sizeof(DcdEvent));
+    int calls;
+
+    for (calls = 0; calls < DCD_DRAIN_MAX; calls++) {
+        g_autoptr(GArray) records = g_array_new(false, true,
+                                                sizeof(DcdEventRaw));
+        g_autofree uint16_t *handles = NULL;
+        uint8_t flags = 0;
+        guint i;
+
+        g_assert_cmphex(dcd_get_events(d, CXL_EVENT_LOG_DC, records, &flags),
+                        ==, CXL_RC_SUCCESS);
+        if (!records->len) {
+            g_assert(!(flags & CXL_GET_EVENTS_MORE));
+            return events;
+        }
+        g_assert_cmpuint(records->len, <=, UINT8_MAX);
+        handles = g_new0(uint16_t, records->len);
+        for (i = 0; i < records->len; i++) {
+            DcdEvent ev;
+
+            dcd_parse_dc_event(&g_array_index(records, DcdEventRaw, i), &ev);
+            handles[i] = ev.handle;
+            g_array_append_val(events, ev);
+        }
+        g_assert_cmphex(dcd_clear_events(d, CXL_EVENT_LOG_DC, handles,
+                                         records->len),
+                        ==, CXL_RC_SUCCESS);
+    }
+    g_error("dynamic capacity event log not empty after %d reads", calls);
+}
+
+static uint32_t dcd_event_status(Dcd *d)
+{
+    return qtest_readl(d->qts, d->status_regs + CXL_DEV_EVENT_STATUS);
+}
+
+/* HDM decoders, CXL r3.1 section 8.2.4.20 */
+
+/* The HDM Decoder Capability of a component, or 0 if it has none. */
+static uint64_t dcd_find_hdm(Dcd *d, uint64_t comp_regs)
+{
+    uint64_t cm = comp_regs + CXL_CM_OFFSET;
+    uint32_t hdr = qtest_readl(d->qts, cm);
+    int i;
+
+    g_assert_cmpuint(CXL_CM_CAP_ID(hdr), ==, CXL_CM_CAP_ID_CXL);
+    for (i = 1; i <= CXL_CM_CAP_ARRAY_SIZE(hdr); i++) {
+        uint32_t cap = qtest_readl(d->qts, cm + 4 * i);
+
+        if (CXL_CM_CAP_ID(cap) == CXL_CM_CAP_ID_HDM) {
+            return cm + CXL_CM_CAP_PTR(cap);
+        }
+    }
+    return 0;
+}
+
+static void dcd_hdm_commit_decoder(Dcd *d, uint64_t hdm, int n,
+                                   uint64_t base, uint64_t size,
+                                   uint32_t target_list)
+{
+    QTestState *qts = d->qts;
+    uint32_t ctrl;
+    int i;
+
+    g_assert(QEMU_IS_ALIGNED(base, CXL_HDM_ALIGN));
+    g_assert(QEMU_IS_ALIGNED(size, CXL_HDM_ALIGN));
+    qtest_writel(qts, hdm + CXL_HDM_GLOBAL_CTRL,
+                 qtest_readl(qts, hdm + CXL_HDM_GLOBAL_CTRL) |
+                 CXL_HDM_ENABLE);
+    qtest_writel(qts, hdm + CXL_HDM_BASE_LO(n), (uint32_t)base);
+    qtest_writel(qts, hdm + CXL_HDM_BASE_HI(n), base >> 32);
+    qtest_writel(qts, hdm + CXL_HDM_SIZE_LO(n), (uint32_t)size);
+    qtest_writel(qts, hdm + CXL_HDM_SIZE_HI(n), size >> 32);
+    qtest_writel(qts, hdm + CXL_HDM_TL_LO(n), target_list);
+    qtest_writel(qts, hdm + CXL_HDM_TL_HI(n), 0);
+    /* 256 byte granularity, 1 way: IG and IW are 0 */
+    qtest_writel(qts, hdm + CXL_HDM_CTRL(n),
+                 CXL_HDM_CTRL_HOST_ONLY | CXL_HDM_CTRL_COMMIT);
+    for (i = 0; i < CXL_MBOX_POLL_MAX; i++) {
+        ctrl = qtest_readl(qts, hdm + CXL_HDM_CTRL(n));
+        if (ctrl & (CXL_HDM_CTRL_COMMITTED | CXL_HDM_CTRL_ERR)) {
+            break;
+        }
+    }
+    g_assert_cmphex(ctrl & (CXL_HDM_CTRL_COMMITTED | CXL_HDM_CTRL_ERR), ==,
+                    CXL_HDM_CTRL_COMMITTED);
+}
+
+/*
+ * Map the first @size bytes of the fixed memory window to DPA 0 on:
+ * decoder 0 of the host bridge, targeting the root port (a host bridge
+ * with a single root port may have no decoders), and decoder 0 of the
+ * device. DC regions start at DPA 0 when the device has no static
+ * capacity.
+ */
+static void dcd_hdm_commit(Dcd *d, uint64_t size)
+{
+    uint64_t hb_hdm = dcd_find_hdm(d, d->hb_comp_regs);
+    uint64_t dev_hdm = dcd_find_hdm(d, d->comp_regs);
+
+    g_assert_cmphex(size, <=, d->fmw_size);
+    g_assert(dev_hdm);
+    if (hb_hdm) {
+        uint8_t exp = qpci_find_capability(d->port, PCI_CAP_ID_EXP, 0);
+        uint32_t lnkcap = qpci_config_readl(d->port, exp + PCI_EXP_LNKCAP);
+
+        dcd_hdm_commit_decoder(d, hb_hdm, 0, d->fmw_base, size,
+                               (lnkcap & PCI_EXP_LNKCAP_PN) >> 24);
+    }
+    /* DPA skip 0 */
+    dcd_hdm_commit_decoder(d, dev_hdm, 0, d->fmw_base, size, 0);
+}
+
+/* The HPA at which dcd_hdm_commit() made @dpa visible. */
+static uint64_t dcd_hpa(Dcd *d, uint64_t dpa)
+{
+    return d->fmw_base + dpa;
+}
+
+/* QMP */
 
 /* Issue cxl-add-dynamic-capacity with a prescriptive extent list. */
 static QDict *dcd_add(QTestState *qts, unsigned region, const char *extents)
@@ -76,6 +1192,73 @@ static void assert_error(QDict *rsp, const char *needle)
     qobject_unref(rsp);
 }
 
+/* Offer @extents of @region over QMP; return the event records read. */
+static GArray *dcd_offer(Dcd *d, unsigned region, const char *extents)
+{
+    assert_ok(dcd_add(d->qts, region, extents));
+    return dcd_drain_dc_events(d);
+}
+
+static void assert_extent(const DcdExtent *ext, uint64_t dpa, uint64_t len)
+{
+    g_assert_cmphex(ext->dpa, ==, dpa);
+    g_assert_cmphex(ext->len, ==, len);
+}
+
+/* Assert that @events offer exactly the extents (dpa, len) of @exp. */
+static void assert_add_events(GArray *events, const DcdExtent *exp,
+                              guint n)
+{
+    guint i;
+
+    g_assert_cmpuint(events->len, ==, n);
+    for (i = 0; i < n; i++) {
+        DcdEvent *ev = &g_array_index(events, DcdEvent, i);
+
+        g_assert_cmpuint(ev->type, ==, CXL_DC_EVENT_ADD_CAPACITY);
+        /* All but the last record of one offer carry More */
+        g_assert_cmpuint(!!(ev->flags & CXL_DC_EVENT_FLAG_MORE), ==,
+                         i < n - 1);
+        g_assert_cmpuint(ev->host_id, ==, 0);
+        assert_extent(&ev->extent, exp[i].dpa, exp[i].len);
+    }
+}
+
+/* Copy the extents of @events, as a driver answering them would. */
+static DcdExtent *dcd_event_extents(GArray *events)
+{
+    DcdExtent *exts = g_new0(DcdExtent, events->len);
+    guint i;
+
+    for (i = 0; i < events->len; i++) {
+        exts[i] = g_array_index(events, DcdEvent, i).extent;
+    }
+    return exts;
+}
+
+/* Offer @extents of @region and accept all of them. */
+static void dcd_add_accept(Dcd *d, unsigned region, const char *extents)
+{
+    g_autoptr(GArray) events = dcd_offer(d, region, extents);
+    g_autofree DcdExtent *accept = dcd_event_extents(events);
+
+    g_assert_cmpuint(events->len, >, 0);
+    g_assert_cmphex(dcd_add_response(d, accept, events->len), ==,
+                    CXL_RC_SUCCESS);
+}
+
+/* Tests */
+
+#define TWO_EXTENTS \
+    "[{'offset': 0, 'len': 134217728}," \
+    " {'offset': 134217728, 'len': 134217728}]"
+
+/* The extents of TWO_EXTENTS in region 0, which starts at DPA 0 */
+static const DcdExtent two_extents[] = {
+    { .dpa = 0, .len = 128 * MiB },
+    { .dpa = 128 * MiB, .len = 128 * MiB },
+};
+
 /*
  * The example of the series' cover letter: offer two 128 MiB extents of
  * region 0 to the host.
@@ -84,9 +1267,7 @@ static void test_add_seed_example(void)
 {
     QTestState *qts = dcd_start();
 
-    assert_ok(dcd_add(qts, 0,
-                      "[{'offset': 0, 'len': 134217728},"
-                      " {'offset': 134217728, 'len': 134217728}]"));
+    assert_ok(dcd_add(qts, 0, TWO_EXTENTS));
     /* The same range is now pending: offering it again must fail. */
     assert_error(dcd_add(qts, 0, "[{'offset': 0, 'len': 2097152}]"),
                  "pending");
@@ -155,6 +1336,250 @@ static void test_bad_path(void)
     qtest_quit(qts);
 }
 
+static void test_mbox_identify(void)
+{
+    Dcd *d = dcd_boot();
+    DcdIdentifyOut id;
+
+    g_assert_cmphex(dcd_identify(d, &id), ==, CXL_RC_SUCCESS);
+    /* All of the capacity is dynamic: none is static */
+    g_assert_cmpuint(ldq_le_p(&id.total_capacity), ==, 0);
+    g_assert_cmpuint(ldq_le_p(&id.volatile_capacity), ==, 0);
+    g_assert_cmpuint(ldq_le_p(&id.persistent_capacity), ==, 0);
+    g_assert_cmpuint(lduw_le_p(&id.dc_event_log_size), >, 0);
+    dcd_quit(d);
+}
+
+static void test_mbox_errors(void)
+{
+    Dcd *d = dcd_boot();
+    DcdGetConfigIn in = { .region_count = 1, .start_region = 0 };
+    uint8_t out[64];
+    size_t len = sizeof(out);
+
+    /* An opcode the device does not implement */
+    g_assert_cmphex(dcd_mbox(d, 0x48ff, NULL, 0, out, &len), ==,
+                    CXL_RC_UNSUPPORTED);
+    g_assert_cmpuint(len, ==, 0);
+    /* A payload shorter than Table 8-163 */
+    g_assert_cmphex(dcd_mbox(d, CXL_OP_GET_DC_CONFIG, &in, 1, NULL, NULL),
+                    ==, CXL_RC_INVALID_PL_LEN);
+    /* A starting region beyond the last one */
+    in.start_region = DCD_NUM_REGIONS;
+    g_assert_cmphex(dcd_mbox(d, CXL_OP_GET_DC_CONFIG, &in, sizeof(in),
+                             NULL, NULL),
+                    ==, CXL_RC_INVALID_INPUT);
+    /* The mailbox still works after errors */
+    in.start_region = 0;
+    len = sizeof(out);
+    g_assert_cmphex(dcd_mbox(d, CXL_OP_GET_DC_CONFIG, &in, sizeof(in),
+                             out, &len),
+                    ==, CXL_RC_SUCCESS);
+    g_assert_cmpuint(len, ==, sizeof(DcdGetConfigOut) +
+                     sizeof(DcdRegionRaw) + sizeof(DcdGetConfigTail));
+    dcd_quit(d);
+}
+
+static void test_mbox_get_dc_config(void)
+{
+    Dcd *d = dcd_boot();
+    DcdConfig cfg;
+    int i;
+
+    g_assert_cmphex(dcd_get_dc_config(d, &cfg), ==, CXL_RC_SUCCESS);
+    g_assert_cmpuint(cfg.num_regions, ==, DCD_NUM_REGIONS);
+    g_assert_cmpuint(cfg.regions_returned, ==, DCD_NUM_REGIONS);
+    g_assert_cmphex(cfg.regions[0].base, ==, 0);
+    for (i = 0; i < DCD_NUM_REGIONS; i++) {
+        g_assert_cmphex(cfg.regions[i].len, ==, DCD_REGION_LEN);
+        g_assert_cmphex(cfg.regions[i].decode_len, ==, DCD_REGION_LEN);
+        g_assert_cmphex(cfg.regions[i].block_size, ==, DCD_BLOCK_SIZE);
+    }
+    g_assert_cmphex(cfg.regions[1].base, ==,
+                    cfg.regions[0].base + DCD_REGION_LEN);
+    g_assert_cmpuint(cfg.extents_supported, >, 0);
+    g_assert_cmpuint(cfg.extents_available, ==, cfg.extents_supported);
+    dcd_quit(d);
+}
+
+static void test_add_accept_all(void)
+{
+    Dcd *d = dcd_boot();
+    g_autoptr(GArray) events = NULL;
+    g_autoptr(GArray) extents = NULL;
+    g_autofree DcdExtent *accept = NULL;
+    DcdConfig cfg;
+
+    g_assert_cmphex(dcd_event_status(d) & BIT(CXL_EVENT_LOG_DC), ==, 0);
+    assert_ok(dcd_add(d->qts, 0, TWO_EXTENTS));
+    g_assert_cmphex(dcd_event_status(d) & BIT(CXL_EVENT_LOG_DC), !=, 0);
+
+    events = dcd_drain_dc_events(d);
+    assert_add_events(events, two_extents, ARRAY_SIZE(two_extents));
+    g_assert_cmphex(dcd_event_status(d) & BIT(CXL_EVENT_LOG_DC), ==, 0);
+
+    accept = dcd_event_extents(events);
+    g_assert_cmphex(dcd_add_response(d, accept, events->len), ==,
+                    CXL_RC_SUCCESS);
+
+    /* Read back one extent per call too, to cover paging */
+    extents = dcd_extents(d, 1);
+    g_assert_cmpuint(extents->len, ==, 2);
+    assert_extent(&g_array_index(extents, DcdExtent, 0), 0, 128 * MiB);
+    assert_extent(&g_array_index(extents, DcdExtent, 1), 128 * MiB,
+                  128 * MiB);
+
+    g_assert_cmphex(dcd_get_dc_config(d, &cfg), ==, CXL_RC_SUCCESS);
+    g_assert_cmpuint(cfg.extents_available, ==, cfg.extents_supported - 2);
+    dcd_quit(d);
+}
+
+static void test_add_reject(void)
+{
+    Dcd *d = dcd_boot();
+    g_autoptr(GArray) events = NULL;
+    g_autoptr(GArray) extents = NULL;
+
+    events = dcd_offer(d, 0, TWO_EXTENTS);
+    assert_add_events(events, two_extents, ARRAY_SIZE(two_extents));
+    g_assert_cmphex(dcd_add_response(d, NULL, 0), ==, CXL_RC_SUCCESS);
+
+    extents = dcd_extents(d, 0);
+    g_assert_cmpuint(extents->len, ==, 0);
+
+    /* The rejected range is free again: it can be offered anew */
+    g_clear_pointer(&events, g_array_unref);
+    events = dcd_offer(d, 0, TWO_EXTENTS);
+    assert_add_events(events, two_extents, ARRAY_SIZE(two_extents));
+    dcd_quit(d);
+}
+
+static void test_add_accept_part(void)
+{
+    Dcd *d = dcd_boot();
+    g_autoptr(GArray) events = NULL;
+    g_autoptr(GArray) extents = NULL;
+    g_autofree DcdExtent *accept = NULL;
+    QDict *rsp;
+
+    events = dcd_offer(d, 0, TWO_EXTENTS);
+    assert_add_events(events, two_extents, ARRAY_SIZE(two_extents));
+    accept = dcd_event_extents(events);
+    g_assert_cmphex(dcd_add_response(d, accept, 1), ==, CXL_RC_SUCCESS);
+
+    extents = dcd_extents(d, 0);
+    g_assert_cmpuint(extents->len, ==, 1);
+    assert_extent(&g_array_index(extents, DcdExtent, 0), 0, 128 * MiB);
+
+    /* The accepted half cannot be offered again, the other half can */
+    rsp = dcd_add(d->qts, 0, "[{'offset': 0, 'len': 134217728}]");
+    g_assert(qdict_haskey(rsp, "error"));
+    qobject_unref(rsp);
+    g_clear_pointer(&events, g_array_unref);
+    events = dcd_offer(d, 0, "[{'offset': 134217728, 'len': 134217728}]");
+    assert_add_events(events, &two_extents[1], 1);
+    dcd_quit(d);
+}
+
+static void test_release_host(void)
+{
+    Dcd *d = dcd_boot();
+    g_autoptr(GArray) events = NULL;
+    g_autoptr(GArray) extents = NULL;
+    g_autofree DcdExtent *accept = NULL;
+
+    events = dcd_offer(d, 0, TWO_EXTENTS);
+    accept = dcd_event_extents(events);
+    g_assert_cmphex(dcd_add_response(d, accept, events->len), ==,
+                    CXL_RC_SUCCESS);
+
+    g_assert_cmphex(dcd_release(d, &accept[0], 1), ==, CXL_RC_SUCCESS);
+    extents = dcd_extents(d, 0);
+    g_assert_cmpuint(extents->len, ==, 1);
+    assert_extent(&g_array_index(extents, DcdExtent, 0), 128 * MiB,
+                  128 * MiB);
+
+    /* A released extent is no longer the host's to release */
+    g_assert_cmphex(dcd_release(d, &accept[0], 1), ==, CXL_RC_INVALID_PA);
+    g_clear_pointer(&extents, g_array_unref);
+    extents = dcd_extents(d, 0);
+    g_assert_cmpuint(extents->len, ==, 1);
+    dcd_quit(d);
+}
+
+#define DCD_PATTERN 0x0123456789abcdefULL
+
+static void test_memory_read_write(void)
+{
+    Dcd *d = dcd_boot();
+    const uint64_t other = 0xfedcba9876543210ULL;
+    uint64_t hpa = dcd_hpa(d, 64 * MiB);
+    uint64_t last = dcd_hpa(d, 128 * MiB - 8);
+    uint64_t free_hpa = dcd_hpa(d, 128 * MiB);
+    uint64_t region1_hpa = dcd_hpa(d, DCD_REGION_LEN);
+
+    dcd_add_accept(d, 0, "[{'offset': 0, 'len': 134217728}]");
+
+    /* Accepted, but no decoder maps the window to the device yet */
+    qtest_writeq(d->qts, hpa, DCD_PATTERN);
+    g_assert_cmphex(qtest_readq(d->qts, hpa), ==, 0);
+
+    dcd_hdm_commit(d, DCD_CAPACITY);
+
+    qtest_writeq(d->qts, hpa, DCD_PATTERN);
+    g_assert_cmphex(qtest_readq(d->qts, hpa), ==, DCD_PATTERN);
+    qtest_writeq(d->qts, last, other);
+    g_assert_cmphex(qtest_readq(d->qts, last), ==, other);
+    g_assert_cmphex(qtest_readq(d->qts, hpa), ==, DCD_PATTERN);
+
+    /*
+     * DC capacity not accepted by the host is not backed: the device
+     * fails the access, which qtest reads as 0, and drops writes.
+     */
+    qtest_writeq(d->qts, free_hpa, DCD_PATTERN);
+    g_assert_cmphex(qtest_readq(d->qts, free_hpa), ==, 0);
+    qtest_writeq(d->qts, region1_hpa, DCD_PATTERN);
+    g_assert_cmphex(qtest_readq(d->qts, region1_hpa), ==, 0);
+    dcd_quit(d);
+}
+
+/*
+ * The same through a host bridge that has HDM decoders although it has
+ * a single root port, so that its decoder must be committed too.
+ */
+static void test_memory_hb_decoder(void)
+{
+    Dcd *d = dcd_probe(qtest_init(DCD_MACHINE_PXB(",hdm_for_passthrough=on")));
+    uint64_t hpa = dcd_hpa(d, DCD_REGION_LEN + 2 * MiB);
+
+    g_assert(dcd_find_hdm(d, d->hb_comp_regs));
+    dcd_add_accept(d, 1, "[{'offset': 0, 'len': 4194304}]");
+    qtest_writeq(d->qts, hpa, DCD_PATTERN);
+    g_assert_cmphex(qtest_readq(d->qts, hpa), ==, 0);
+
+    dcd_hdm_commit(d, DCD_CAPACITY);
+    qtest_writeq(d->qts, hpa, DCD_PATTERN);
+    g_assert_cmphex(qtest_readq(d->qts, hpa), ==, DCD_PATTERN);
+    dcd_quit(d);
+}
+
+static void test_memory_release(void)
+{
+    Dcd *d = dcd_boot();
+    const DcdExtent ext = { .dpa = 0, .len = 128 * MiB };
+    uint64_t hpa = dcd_hpa(d, 0);
+
+    dcd_add_accept(d, 0, "[{'offset': 0, 'len': 134217728}]");
+    dcd_hdm_commit(d, DCD_CAPACITY);
+    qtest_writeq(d->qts, hpa, DCD_PATTERN);
+    g_assert_cmphex(qtest_readq(d->qts, hpa), ==, DCD_PATTERN);
+
+    /* Released capacity is no longer reachable through the window */
+    g_assert_cmphex(dcd_release(d, &ext, 1), ==, CXL_RC_SUCCESS);
+    g_assert_cmphex(qtest_readq(d->qts, hpa), ==, 0);
+    dcd_quit(d);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -165,6 +1590,16 @@ int main(int argc, char **argv)
     qtest_add_func("/cxl/dcd/qmp/add/beyond-region", test_add_beyond_region);
     qtest_add_func("/cxl/dcd/qmp/add/self-overlap", test_add_self_overlap);
     qtest_add_func("/cxl/dcd/qmp/bad-path", test_bad_path);
+    qtest_add_func("/cxl/dcd/mbox/identify", test_mbox_identify);
+    qtest_add_func("/cxl/dcd/mbox/errors", test_mbox_errors);
+    qtest_add_func("/cxl/dcd/mbox/get-dc-config", test_mbox_get_dc_config);
+    qtest_add_func("/cxl/dcd/add/accept-all", test_add_accept_all);
+    qtest_add_func("/cxl/dcd/add/reject", test_add_reject);
+    qtest_add_func("/cxl/dcd/add/accept-part", test_add_accept_part);
+    qtest_add_func("/cxl/dcd/release/host", test_release_host);
+    qtest_add_func("/cxl/dcd/memory/read-write", test_memory_read_write);
+    qtest_add_func("/cxl/dcd/memory/hb-decoder", test_memory_hb_decoder);
+    qtest_add_func("/cxl/dcd/memory/release", test_memory_release);
 
     return g_test_run();
 }

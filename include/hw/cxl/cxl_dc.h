@@ -46,6 +46,7 @@ typedef enum CXLDCStatus {
     CXL_DC_INVALID_PA,          /* a range is not in the state needed */
     CXL_DC_INVALID_EXTENT_LIST, /* misaligned, empty or self-overlapping */
     CXL_DC_RESOURCES_EXHAUSTED, /* a limit would be exceeded */
+    CXL_DC_UNSUPPORTED,         /* not possible in the current state */
 } CXLDCStatus;
 
 /* Extent selection policy of an add request, CXL r3.1 Table 7-70 */
@@ -144,6 +145,7 @@ typedef struct CXLDCRegion {
     uint64_t decode_len;
     uint64_t len;
     uint64_t block_size;
+    uint64_t supported_block_sizes; /* bit n set: 2^n bytes supported */
     uint32_t dsmad_handle;
     uint8_t flags;
     bool shareable;
@@ -206,6 +208,13 @@ void cxl_dc_cleanup(CXLDCState *dc);
 bool cxl_dc_add_region(CXLDCState *dc, uint64_t base, uint64_t decode_len,
                        uint64_t len, uint64_t block_size,
                        uint32_t dsmad_handle, bool shareable, Error **errp);
+
+/*
+ * Change the block size of region @rid, which must hold no accepted or
+ * pending extent (CXL r3.1 section 7.6.7.6.3).
+ */
+CXLDCStatus cxl_dc_set_block_size(CXLDCState *dc, uint8_t rid,
+                                  uint64_t block_size, Error **errp);
 
 /* Forget every extent, group, release request and queued record. */
 void cxl_dc_clear(CXLDCState *dc);
