@@ -385,6 +385,9 @@ void cxl_dc_cleanup(CXLDCState *dc)
 {
     unsigned i;
 
+    if (!dc->tags) {
+        return;                 /* never initialized */
+    }
     cxl_dc_clear(dc);
     for (i = 0; i < dc->nr_regions; i++) {
         g_free(dc->regions[i].backed);
