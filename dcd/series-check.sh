@@ -50,12 +50,38 @@ else
     report fail "gives the same tree as qemu/ with the added files"
 fi
 
+# Every patch builds on its own: build the tree after each one, in order
+# (the first build is full, with ccache; the others are incremental).
 mkdir -p "$dir/build"
-if (cd "$dir/build" && "$dir/qemu/configure" "${QEMU_CONFIGURE_ARGS[@]}" &&
-    ninja qemu-system-x86_64 $(cat "$TOP/dcd/test-binaries")) \
-        > "$logdir/series-build.log" 2>&1; then
-    report pass "builds qemu-system-x86_64 and the tests"
-    rm -rf "$dir"
-else
-    report fail "builds qemu-system-x86_64 and the tests"
+if ! (cd "$dir/build" &&
+      "$dir/qemu/configure" "${QEMU_CONFIGURE_ARGS[@]}") \
+        > "$logdir/series-configure.log" 2>&1; then
+    report fail "configures"
+    exit 0
 fi
+# QEMU and those of our test binaries that exist at this point
+build_all()
+{
+    local t
+    ninja -C "$1" qemu-system-x86_64 || return 1
+    for t in $(cat "$TOP/dcd/test-binaries"); do
+        if ninja -C "$1" -t query "$t" >/dev/null 2>&1; then
+            ninja -C "$1" "$t" || return 1
+        fi
+    done
+}
+
+npatches=$(ls "$series"/*.patch | wc -l)
+all_built=1
+for c in $(git -C "$dir/qemu" rev-list --reverse "HEAD~$npatches..HEAD"); do
+    subject=$(git -C "$dir/qemu" log -1 --format=%s "$c")
+    git -C "$dir/qemu" checkout -q "$c"
+    if build_all "$dir/build" > "$logdir/series-build.log" 2>&1; then
+        report pass "builds after '$subject'"
+    else
+        report fail "builds after '$subject' (see out/check/series-build.log)"
+        all_built=
+        break
+    fi
+done
+[ -z "$all_built" ] || rm -rf "$dir"

@@ -13,6 +13,7 @@
 #include "qemu/bitops.h"
 #include "qemu/bswap.h"
 #include "qemu/units.h"
+#include "qemu/uuid.h"
 #include "libqtest.h"
 #include "libqos/pci-pc.h"
 #include "hw/pci/pci_ids.h"
@@ -113,6 +114,8 @@
 #define CXL_RC_UNSUPPORTED      0x03
 #define CXL_RC_INVALID_PA       0x0f
 #define CXL_RC_INVALID_PL_LEN   0x16
+#define CXL_RC_RESOURCES        0x1d
+#define CXL_RC_INVALID_EXTENTS  0x1e
 
 /* CXL r3.1 Table 8-37 and Table 8-126: Command Opcodes */
 #define CXL_OP_GET_EVENT_RECORDS    0x0100
@@ -125,10 +128,13 @@
 
 /* CXL r3.1 section 8.2.9.2: event logs, and their Event Status bits */
 #define CXL_EVENT_LOG_DC            4
+#define CXL_GET_EVENTS_OVERFLOW     BIT(0)
 #define CXL_GET_EVENTS_MORE         BIT(1)
 #define CXL_DC_EVENT_ADD_CAPACITY   0x00
+#define CXL_DC_EVENT_RELEASE        0x01
+#define CXL_DC_EVENT_FORCED_RELEASE 0x02
 #define CXL_DC_EVENT_FLAG_MORE      BIT(0)
-#define DCD_DRAIN_MAX               1000
+#define DCD_DRAIN_MAX               10000
 
 /* CXL r3.1 section 8.2.4: CXL.cache and CXL.mem registers */
 #define CXL_CM_OFFSET           0x1000
@@ -938,8 +944,9 @@ static GArray *dcd_extents(Dcd *d, uint32_t page)
     return extents;
 }
 
-static uint16_t dcd_update_extents(Dcd *d, uint16_t opcode,
-                                   const DcdExtent *exts, uint32_t n)
+static uint16_t dcd_update_extents_flags(Dcd *d, uint16_t opcode,
+                                         const DcdExtent *exts, uint32_t n,
+                                         uint8_t flags)
 {
     size_t len = sizeof(DcdUpdateExtentsIn) +
                  n * sizeof(DcdUpdatedExtentRaw);
@@ -947,11 +954,18 @@ static uint16_t dcd_update_extents(Dcd *d, uint16_t opcode,
     uint32_t i;
 
     stl_le_p(&in->count, n);
+    in->flags = flags;
     for (i = 0; i < n; i++) {
         stq_le_p(&in->extents[i].start_dpa, exts[i].dpa);
         stq_le_p(&in->extents[i].len, exts[i].len);
     }
     return dcd_mbox(d, opcode, in, len, NULL, NULL);
+}
+
+static uint16_t dcd_update_extents(Dcd *d, uint16_t opcode,
+                                   const DcdExtent *exts, uint32_t n)
+{
+    return dcd_update_extents_flags(d, opcode, exts, n, 0);
 }
 
 /* Accept @n of the offered extents; 0 rejects the whole offer. */
@@ -1040,6 +1054,8 @@ static GArray *dcd_drain_dc_events(Dcd *d)
 
         g_assert_cmphex(dcd_get_events(d, CXL_EVENT_LOG_DC, records, &flags),
                         ==, CXL_RC_SUCCESS);
+        /* The device never drops a record */
+        g_assert_cmphex(flags & CXL_GET_EVENTS_OVERFLOW, ==, 0);
         if (!records->len) {
             g_assert(!(flags & CXL_GET_EVENTS_MORE));
             return events;
@@ -1580,6 +1596,526 @@ static void test_memory_release(void)
     dcd_quit(d);
 }
 
+/* QMP with any arguments; @args is a JSON object without "path" */
+static QDict *dcd_qmp(QTestState *qts, const char *cmd, const char *args)
+{
+    QDict *a = qobject_to(QDict, qobject_from_json(args, &error_abort));
+
+    g_assert(a);
+    qdict_put_str(a, "path", DCD_PATH);
+    return qtest_qmp(qts, "{'execute': %s, 'arguments': %p}", cmd, a);
+}
+
+static QDict *dcd_qmp_release(QTestState *qts, const char *args)
+{
+    return dcd_qmp(qts, "cxl-release-dynamic-capacity", args);
+}
+
+/* The accepted extent list, asserted equal to @exp */
+static void assert_extent_list(Dcd *d, const DcdExtent *exp, guint n)
+{
+    g_autoptr(GArray) extents = dcd_extents(d, 0);
+    guint i;
+
+    g_assert_cmpuint(extents->len, ==, n);
+    for (i = 0; i < n; i++) {
+        assert_extent(&g_array_index(extents, DcdExtent, i), exp[i].dpa,
+                      exp[i].len);
+    }
+}
+
+/* The list generation number the device reports now */
+static uint32_t dcd_generation(Dcd *d)
+{
+    g_autoptr(GArray) extents = g_array_new(false, true, sizeof(DcdExtent));
+    uint32_t total, gen;
+
+    g_assert_cmphex(dcd_get_extent_list(d, 0, 0, extents, &total, &gen),
+                    ==, CXL_RC_SUCCESS);
+    return gen;
+}
+
+/* Assert @events are release records of @type for exactly @exp */
+static void assert_release_events(GArray *events, uint8_t type,
+                                  const DcdExtent *exp, guint n)
+{
+    guint i;
+
+    g_assert_cmpuint(events->len, ==, n);
+    for (i = 0; i < n; i++) {
+        DcdEvent *ev = &g_array_index(events, DcdEvent, i);
+
+        g_assert_cmpuint(ev->type, ==, type);
+        g_assert_cmpuint(!!(ev->flags & CXL_DC_EVENT_FLAG_MORE), ==,
+                         i < n - 1);
+        assert_extent(&ev->extent, exp[i].dpa, exp[i].len);
+    }
+}
+
+/*
+ * The example end to end: offer, accept, ask for the capacity back,
+ * the host releases it one extent per command as Linux does.
+ */
+static void test_seed_end_to_end(void)
+{
+    Dcd *d = dcd_boot();
+    g_autoptr(GArray) events = NULL;
+    uint32_t gen0, gen1;
+
+    gen0 = dcd_generation(d);
+    events = dcd_offer(d, 0, TWO_EXTENTS);
+    assert_add_events(events, two_extents, 2);
+    /* Nothing is the host's until it answers */
+    assert_extent_list(d, NULL, 0);
+    g_assert_cmpuint(dcd_generation(d), ==, gen0);
+
+    g_assert_cmphex(dcd_add_response(d, two_extents, 2), ==,
+                    CXL_RC_SUCCESS);
+    assert_extent_list(d, two_extents, 2);
+    gen1 = dcd_generation(d);
+    g_assert_cmpuint(gen1, !=, gen0);
+
+    assert_ok(dcd_qmp_release(d->qts,
+                              "{'host-id': 0, 'removal-policy': 'prescriptive',"
+                              " 'region': 0, 'extents': " TWO_EXTENTS "}"));
+    g_clear_pointer(&events, g_array_unref);
+    events = dcd_drain_dc_events(d);
+    assert_release_events(events, CXL_DC_EVENT_RELEASE, two_extents, 2);
+    /* Still the host's until it releases */
+    assert_extent_list(d, two_extents, 2);
+    g_assert_cmpuint(dcd_generation(d), ==, gen1);
+
+    g_assert_cmphex(dcd_release(d, &two_extents[0], 1), ==, CXL_RC_SUCCESS);
+    g_assert_cmphex(dcd_release(d, &two_extents[1], 1), ==, CXL_RC_SUCCESS);
+    assert_extent_list(d, NULL, 0);
+    g_assert_cmpuint(dcd_generation(d), !=, gen1);
+    dcd_quit(d);
+}
+
+/*
+ * A single add of 4096 extents reaches the host whole, through an event
+ * log of 8 records: 4096 records in DPA order, More on all but the
+ * last.  The host accepts them in one response split over many mailbox
+ * commands with the More flag.
+ */
+#define MANY_EXTENTS 4096
+
+static void test_add_4096_extents(void)
+{
+    Dcd *d = dcd_probe(qtest_init(
+        "-machine q35,cxl=on "
+        "-object memory-backend-ram,id=dc-mem0,size=8G "
+        "-device pxb-cxl,id=cxl.0,bus=pcie.0,bus_nr=52 "
+        "-device cxl-rp,id=rp0,bus=cxl.0,chassis=0,slot=0 "
+        "-device cxl-type3,bus=rp0,volatile-dc-memdev=dc-mem0,"
+        "num-dc-regions=1,id=cxl-dcd0 "
+        "-M cxl-fmw.0.targets.0=cxl.0,cxl-fmw.0.size=8G "));
+    g_autoptr(GString) json = g_string_new("[");
+    g_autoptr(GArray) events = NULL;
+    g_autoptr(GArray) extents = NULL;
+    g_autofree DcdExtent *exp = g_new0(DcdExtent, MANY_EXTENTS);
+    uint32_t per_cmd, done;
+    guint i;
+
+    for (i = 0; i < MANY_EXTENTS; i++) {
+        exp[i].dpa = (uint64_t)i * DCD_BLOCK_SIZE;
+        exp[i].len = DCD_BLOCK_SIZE;
+        g_string_append_printf(json, "%s{'offset': %" PRIu64 ", 'len': %"
+                               PRIu64 "}", i ? "," : "", exp[i].dpa,
+                               exp[i].len);
+    }
+    g_string_append(json, "]");
+    events = dcd_offer(d, 0, json->str);
+    assert_add_events(events, exp, MANY_EXTENTS);
+
+    per_cmd = (d->payload_max - sizeof(DcdUpdateExtentsIn)) /
+              sizeof(DcdUpdatedExtentRaw);
+    g_assert_cmpuint(per_cmd, <, MANY_EXTENTS);
+    for (done = 0; done < MANY_EXTENTS; done += per_cmd) {
+        uint32_t n = MIN(per_cmd, MANY_EXTENTS - done);
+        bool more = done + n < MANY_EXTENTS;
+
+        g_assert_cmphex(dcd_update_extents_flags(d, CXL_OP_ADD_DC_RESPONSE,
+                                                 exp + done, n, more),
+                        ==, CXL_RC_SUCCESS);
+        if (more) {
+            /* Parts are applied together, when the last one arrives */
+            g_assert_cmpuint(dcd_generation(d), ==, 0);
+        }
+    }
+    extents = dcd_extents(d, 0);
+    g_assert_cmpuint(extents->len, ==, MANY_EXTENTS);
+    for (i = 0; i < MANY_EXTENTS; i++) {
+        assert_extent(&g_array_index(extents, DcdExtent, i), exp[i].dpa,
+                      exp[i].len);
+    }
+    dcd_quit(d);
+}
+
+/* A response in parts: nothing changes until the part without More */
+static void test_add_response_in_parts(void)
+{
+    Dcd *d = dcd_boot();
+    g_autoptr(GArray) events = NULL;
+    g_autofree DcdExtent *offer = NULL;
+
+    events = dcd_offer(d, 0, "[{'offset': 0, 'len': 2097152},"
+                             " {'offset': 8388608, 'len': 2097152},"
+                             " {'offset': 16777216, 'len': 4194304}]");
+    offer = dcd_event_extents(events);
+    g_assert_cmphex(dcd_update_extents_flags(d, CXL_OP_ADD_DC_RESPONSE,
+                                             offer, 1, 1),
+                    ==, CXL_RC_SUCCESS);
+    assert_extent_list(d, NULL, 0);
+    /* Accepting the same extent again in a later part is refused */
+    g_assert_cmphex(dcd_update_extents_flags(d, CXL_OP_ADD_DC_RESPONSE,
+                                             offer, 1, 1),
+                    ==, CXL_RC_INVALID_PA);
+    g_assert_cmphex(dcd_add_response(d, offer + 2, 1), ==, CXL_RC_SUCCESS);
+    assert_extent_list(d, (DcdExtent[]) { offer[0], offer[2] }, 2);
+    /* The extent the host did not accept is free again */
+    g_clear_pointer(&events, g_array_unref);
+    events = dcd_offer(d, 0, "[{'offset': 8388608, 'len': 2097152}]");
+    g_assert_cmpuint(events->len, ==, 1);
+    dcd_quit(d);
+}
+
+/* Release of a span over two extents, then of a part of one */
+static void test_release_superset_partial(void)
+{
+    Dcd *d = dcd_boot();
+    const DcdExtent span = { .dpa = 64 * MiB, .len = 128 * MiB };
+    const DcdExtent part = { .dpa = 0, .len = 2 * MiB };
+
+    dcd_add_accept(d, 0, TWO_EXTENTS);
+    g_assert_cmphex(dcd_release(d, &span, 1), ==, CXL_RC_SUCCESS);
+    assert_extent_list(d, (DcdExtent[]) { { .dpa = 0, .len = 64 * MiB },
+                                          { .dpa = 192 * MiB,
+                                            .len = 64 * MiB } }, 2);
+    g_assert_cmphex(dcd_release(d, &part, 1), ==, CXL_RC_SUCCESS);
+    assert_extent_list(d, (DcdExtent[]) { { .dpa = 2 * MiB,
+                                            .len = 62 * MiB },
+                                          { .dpa = 192 * MiB,
+                                            .len = 64 * MiB } }, 2);
+    /* A span over a gap is not all accepted: refused, nothing changes */
+    g_assert_cmphex(dcd_release(d, &span, 1), ==, CXL_RC_INVALID_PA);
+    assert_extent_list(d, (DcdExtent[]) { { .dpa = 2 * MiB,
+                                            .len = 62 * MiB },
+                                          { .dpa = 192 * MiB,
+                                            .len = 64 * MiB } }, 2);
+    dcd_quit(d);
+}
+
+#define TAG_A "5f1a9d1c-3b7e-4c2a-9e61-0c8d2f4b7a10"
+#define TAG_B "a2c4e6f8-1b3d-4f5a-8c7e-9d0b2a4c6e8f"
+
+static void test_release_tag_based(void)
+{
+    Dcd *d = dcd_boot();
+    g_autoptr(GArray) events = NULL;
+    g_autofree DcdExtent *tagged = NULL;
+    QemuUUID tag_a;
+    guint i;
+
+    g_assert(qemu_uuid_parse(TAG_A, &tag_a) == 0);
+    assert_ok(dcd_qmp(d->qts, "cxl-add-dynamic-capacity",
+                      "{'host-id': 0, 'selection-policy': 'prescriptive',"
+                      " 'region': 0, 'tag': '" TAG_A "', 'extents': "
+                      TWO_EXTENTS "}"));
+    events = dcd_drain_dc_events(d);
+    tagged = dcd_event_extents(events);
+    for (i = 0; i < 2; i++) {
+        g_assert(!memcmp(tagged[i].tag, tag_a.data, 16));
+    }
+    g_assert_cmphex(dcd_add_response(d, tagged, 2), ==, CXL_RC_SUCCESS);
+    assert_ok(dcd_qmp(d->qts, "cxl-add-dynamic-capacity",
+                      "{'host-id': 0, 'selection-policy': 'prescriptive',"
+                      " 'region': 1, 'tag': '" TAG_B "', 'extents':"
+                      " [{'offset': 0, 'len': 2097152}]}"));
+    g_clear_pointer(&events, g_array_unref);
+    events = dcd_drain_dc_events(d);
+    g_assert_cmphex(dcd_add_response(d, &g_array_index(events, DcdEvent,
+                                                       0).extent, 1),
+                    ==, CXL_RC_SUCCESS);
+
+    /* The extent list reports the tags too */
+    {
+        g_autoptr(GArray) extents = dcd_extents(d, 0);
+
+        g_assert_cmpuint(extents->len, ==, 3);
+        g_assert(!memcmp(g_array_index(extents, DcdExtent, 0).tag,
+                         tag_a.data, 16));
+    }
+
+    assert_ok(dcd_qmp_release(d->qts,
+                              "{'host-id': 0, 'removal-policy': 'tag-based',"
+                              " 'region': 0, 'tag': '" TAG_A "'}"));
+    g_clear_pointer(&events, g_array_unref);
+    events = dcd_drain_dc_events(d);
+    assert_release_events(events, CXL_DC_EVENT_RELEASE, two_extents, 2);
+    for (i = 0; i < 2; i++) {
+        g_assert(!memcmp(g_array_index(events, DcdEvent, i).extent.tag,
+                         tag_a.data, 16));
+    }
+    g_assert_cmphex(dcd_release(d, two_extents, 2), ==, CXL_RC_SUCCESS);
+    assert_extent_list(d, (DcdExtent[]) { { .dpa = DCD_REGION_LEN,
+                                            .len = 2 * MiB } }, 1);
+    /* No accepted extent of region 0 has that tag any more */
+    assert_error(dcd_qmp_release(d->qts,
+                                 "{'host-id': 0, 'removal-policy':"
+                                 " 'tag-based', 'region': 0, 'tag': '"
+                                 TAG_A "'}"), "has tag");
+    dcd_quit(d);
+}
+
+/* Forced release: the host loses access at once, unasked */
+static void test_release_forced(void)
+{
+    Dcd *d = dcd_boot();
+    g_autoptr(GArray) events = NULL;
+    uint64_t hpa = dcd_hpa(d, 4 * MiB);
+
+    dcd_add_accept(d, 0, TWO_EXTENTS);
+    dcd_hdm_commit(d, DCD_CAPACITY);
+    qtest_writeq(d->qts, hpa, DCD_PATTERN);
+    g_assert_cmphex(qtest_readq(d->qts, hpa), ==, DCD_PATTERN);
+
+    assert_ok(dcd_qmp_release(d->qts,
+                              "{'host-id': 0, 'removal-policy': 'prescriptive',"
+                              " 'forced-removal': true, 'region': 0,"
+                              " 'extents': [{'offset': 0,"
+                              " 'len': 134217728}]}"));
+    /* Unreadable before the host has even read the event */
+    g_assert_cmphex(qtest_readq(d->qts, hpa), ==, 0);
+    assert_extent_list(d, &two_extents[1], 1);
+    events = dcd_drain_dc_events(d);
+    assert_release_events(events, CXL_DC_EVENT_FORCED_RELEASE,
+                          two_extents, 1);
+    /* Nothing for the host to release any more */
+    g_assert_cmphex(dcd_release(d, &two_extents[0], 1), ==,
+                    CXL_RC_INVALID_PA);
+    dcd_quit(d);
+}
+
+/*
+ * Write through the fixed memory window, release, offer the same range
+ * again: with sanitize-on-release it reads back as zeros, without it
+ * the data is still there.
+ */
+static void do_release_sanitize(bool sanitize)
+{
+    Dcd *d = dcd_boot();
+    const DcdExtent ext = { .dpa = 0, .len = 2 * MiB };
+    g_autoptr(GArray) events = NULL;
+    uint64_t hpa = dcd_hpa(d, MiB);
+    g_autofree char *args = g_strdup_printf(
+        "{'host-id': 0, 'removal-policy': 'prescriptive', 'region': 0,"
+        " 'sanitize-on-release': %s,"
+        " 'extents': [{'offset': 0, 'len': 2097152}]}",
+        sanitize ? "true" : "false");
+
+    dcd_add_accept(d, 0, "[{'offset': 0, 'len': 2097152}]");
+    dcd_hdm_commit(d, DCD_CAPACITY);
+    qtest_writeq(d->qts, hpa, DCD_PATTERN);
+    g_assert_cmphex(qtest_readq(d->qts, hpa), ==, DCD_PATTERN);
+
+    assert_ok(dcd_qmp_release(d->qts, args));
+    events = dcd_drain_dc_events(d);
+    assert_release_events(events, CXL_DC_EVENT_RELEASE, &ext, 1);
+    g_assert_cmphex(dcd_release(d, &ext, 1), ==, CXL_RC_SUCCESS);
+    g_assert_cmphex(qtest_readq(d->qts, hpa), ==, 0);
+
+    dcd_add_accept(d, 0, "[{'offset': 0, 'len': 2097152}]");
+    g_assert_cmphex(qtest_readq(d->qts, hpa), ==,
+                    sanitize ? 0 : DCD_PATTERN);
+    dcd_quit(d);
+}
+
+static void test_release_sanitize(void)
+{
+    do_release_sanitize(true);
+}
+
+static void test_release_no_sanitize(void)
+{
+    do_release_sanitize(false);
+}
+
+/* Free and contiguous: the device picks the extents */
+static void test_add_free_contiguous(void)
+{
+    Dcd *d = dcd_boot();
+    g_autoptr(GArray) events = NULL;
+
+    dcd_add_accept(d, 0, "[{'offset': 2097152, 'len': 2097152}]");
+    assert_ok(dcd_qmp(d->qts, "cxl-add-dynamic-capacity",
+                      "{'host-id': 0, 'selection-policy': 'free',"
+                      " 'region': 0, 'length': 6291456}"));
+    events = dcd_drain_dc_events(d);
+    assert_add_events(events, (DcdExtent[]) { { .dpa = 0, .len = 2 * MiB },
+                                              { .dpa = 4 * MiB,
+                                                .len = 4 * MiB } }, 2);
+    assert_ok(dcd_qmp(d->qts, "cxl-add-dynamic-capacity",
+                      "{'host-id': 0, 'selection-policy': 'contiguous',"
+                      " 'region': 1, 'length': 8388608}"));
+    g_clear_pointer(&events, g_array_unref);
+    events = dcd_drain_dc_events(d);
+    assert_add_events(events, (DcdExtent[]) { { .dpa = DCD_REGION_LEN,
+                                                .len = 8 * MiB } }, 1);
+    dcd_quit(d);
+}
+
+/*
+ * Every refused QMP request names what is wrong and changes nothing:
+ * no record reaches the host and the extent list stays as it was.
+ */
+static const struct {
+    const char *cmd;
+    const char *args;
+    const char *error;
+} bad_requests[] = {
+    { "cxl-add-dynamic-capacity",
+      "{'host-id': 0, 'selection-policy': 'prescriptive', 'region': 0,"
+      " 'extents': []}", "the extent list is empty" },
+    { "cxl-add-dynamic-capacity",
+      "{'host-id': 0, 'selection-policy': 'prescriptive', 'region': 0,"
+      " 'extents': [{'offset': 0, 'len': 0}]}", "extent 0: length is 0" },
+    { "cxl-add-dynamic-capacity",
+      "{'host-id': 0, 'selection-policy': 'prescriptive', 'region': 0,"
+      " 'extents': [{'offset': 4194304, 'len': 2097152},"
+      " {'offset': 65536, 'len': 2097152}]}",
+      "extent 1: offset 0x10000 or length 0x200000 is not aligned" },
+    { "cxl-add-dynamic-capacity",
+      "{'host-id': 0, 'selection-policy': 'prescriptive', 'region': 1,"
+      " 'extents': [{'offset': 534773760, 'len': 4194304}]}",
+      "extent 0: offset 0x1fe00000 length 0x400000 extends beyond"
+      " region 1" },
+    { "cxl-add-dynamic-capacity",
+      "{'host-id': 0, 'selection-policy': 'prescriptive', 'region': 0,"
+      " 'extents': [{'offset': 18446744073707454464, 'len': 4194304}]}",
+      "extends beyond region 0" },
+    { "cxl-add-dynamic-capacity",
+      "{'host-id': 0, 'selection-policy': 'prescriptive', 'region': 0,"
+      " 'extents': [{'offset': 4194304, 'len': 4194304},"
+      " {'offset': 6291456, 'len': 2097152}]}",
+      "extent 1: overlaps extent 0 of the same request" },
+    { "cxl-add-dynamic-capacity",
+      "{'host-id': 0, 'selection-policy': 'prescriptive', 'region': 0,"
+      " 'extents': [{'offset': 0, 'len': 4194304}]}",
+      "extent 0: overlaps accepted extent at offset 0x0 length 0x200000" },
+    { "cxl-add-dynamic-capacity",
+      "{'host-id': 0, 'selection-policy': 'prescriptive', 'region': 1,"
+      " 'extents': [{'offset': 2097152, 'len': 2097152}]}",
+      "extent 0: overlaps pending extent at offset 0x0 length 0x400000" },
+    { "cxl-add-dynamic-capacity",
+      "{'host-id': 0, 'selection-policy': 'prescriptive', 'region': 2,"
+      " 'extents': [{'offset': 0, 'len': 2097152}]}",
+      "region 2 does not exist: the device has 2 DC regions" },
+    { "cxl-add-dynamic-capacity",
+      "{'host-id': 1, 'selection-policy': 'prescriptive', 'region': 0,"
+      " 'extents': [{'offset': 8388608, 'len': 2097152}]}",
+      "host 1 does not exist: the device has 1 host" },
+    { "cxl-add-dynamic-capacity",
+      "{'host-id': 0, 'selection-policy': 'prescriptive', 'region': 0,"
+      " 'tag': 'not-a-uuid',"
+      " 'extents': [{'offset': 8388608, 'len': 2097152}]}",
+      "tag 'not-a-uuid' is not a UUID" },
+    { "cxl-add-dynamic-capacity",
+      "{'host-id': 0, 'selection-policy': 'enable-shared-access',"
+      " 'region': 0, 'extents': [{'offset': 8388608, 'len': 2097152}]}",
+      "enable-shared-access needs capacity shared with a second host" },
+    { "cxl-add-dynamic-capacity",
+      "{'host-id': 0, 'selection-policy': 'free', 'region': 0,"
+      " 'extents': [{'offset': 8388608, 'len': 2097152}]}",
+      "selection policy 'free' takes a length, not an extent list" },
+    { "cxl-add-dynamic-capacity",
+      "{'host-id': 0, 'selection-policy': 'contiguous', 'region': 0}",
+      "selection policy 'contiguous' needs a length" },
+    { "cxl-add-dynamic-capacity",
+      "{'host-id': 0, 'selection-policy': 'contiguous', 'region': 0,"
+      " 'length': 1073741824}",
+      "region 0 has no free range of 0x40000000 bytes" },
+    { "cxl-add-dynamic-capacity",
+      "{'host-id': 0, 'selection-policy': 'prescriptive', 'region': 0,"
+      " 'length': 2097152}",
+      "selection policy 'prescriptive' takes an extent list, not a length" },
+    { "cxl-release-dynamic-capacity",
+      "{'host-id': 0, 'removal-policy': 'prescriptive', 'region': 0,"
+      " 'extents': [{'offset': 2097152, 'len': 2097152}]}",
+      "extent 0: offset 0x200000 length 0x200000 is not all accepted"
+      " capacity" },
+    { "cxl-release-dynamic-capacity",
+      "{'host-id': 0, 'removal-policy': 'prescriptive', 'region': 1,"
+      " 'extents': [{'offset': 0, 'len': 2097152}]}",
+      "extent 0: overlaps pending extent at offset 0x0 length 0x400000,"
+      " which the host has not accepted" },
+    { "cxl-release-dynamic-capacity",
+      "{'host-id': 0, 'removal-policy': 'prescriptive', 'region': 0}",
+      "the extent list is empty" },
+    { "cxl-release-dynamic-capacity",
+      "{'host-id': 0, 'removal-policy': 'tag-based', 'region': 0}",
+      "tag-based removal needs a non-null tag" },
+    { "cxl-release-dynamic-capacity",
+      "{'host-id': 0, 'removal-policy': 'tag-based', 'region': 0,"
+      " 'tag': '" TAG_A "', 'extents': [{'offset': 0, 'len': 2097152}]}",
+      "tag-based removal takes a tag, not an extent list" },
+    { "cxl-release-dynamic-capacity",
+      "{'host-id': 0, 'removal-policy': 'tag-based', 'region': 0,"
+      " 'tag': '" TAG_B "'}",
+      "no accepted extent of region 0 has tag " TAG_B },
+};
+
+static void test_qmp_errors(void)
+{
+    Dcd *d = dcd_boot();
+    const DcdExtent accepted = { .dpa = 0, .len = 2 * MiB };
+    g_autoptr(GArray) pending = NULL;
+    uint32_t gen;
+    guint i;
+
+    /* Region 0: one accepted extent; region 1: one pending extent */
+    dcd_add_accept(d, 0, "[{'offset': 0, 'len': 2097152}]");
+    pending = dcd_offer(d, 1, "[{'offset': 0, 'len': 4194304}]");
+    gen = dcd_generation(d);
+
+    for (i = 0; i < ARRAY_SIZE(bad_requests); i++) {
+        g_autoptr(GArray) events = NULL;
+
+        assert_error(dcd_qmp(d->qts, bad_requests[i].cmd,
+                             bad_requests[i].args), bad_requests[i].error);
+        events = dcd_drain_dc_events(d);
+        g_assert_cmpuint(events->len, ==, 0);
+        assert_extent_list(d, &accepted, 1);
+        g_assert_cmpuint(dcd_generation(d), ==, gen);
+    }
+    /* The pending offer is intact: the host can still accept it */
+    g_assert_cmphex(dcd_add_response(d, &g_array_index(pending, DcdEvent,
+                                                       0).extent, 1),
+                    ==, CXL_RC_SUCCESS);
+    assert_extent_list(d, (DcdExtent[]) { accepted,
+                                          { .dpa = DCD_REGION_LEN,
+                                            .len = 4 * MiB } }, 2);
+    dcd_quit(d);
+}
+
+/*
+ * Add Dynamic Capacity Response with nothing pending: upstream QEMU
+ * dereferenced the missing group.  Refused, and QEMU keeps running.
+ */
+static void test_mbox_response_nothing_pending(void)
+{
+    Dcd *d = dcd_boot();
+    const DcdExtent ext = { .dpa = 0, .len = 2 * MiB };
+
+    g_assert_cmphex(dcd_add_response(d, NULL, 0), ==, CXL_RC_INVALID_PA);
+    g_assert_cmphex(dcd_add_response(d, &ext, 1), ==, CXL_RC_INVALID_PA);
+    /* Alive and unchanged */
+    assert_ok(qtest_qmp(d->qts, "{'execute': 'query-status'}"));
+    assert_extent_list(d, NULL, 0);
+    dcd_quit(d);
+}
+
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1600,6 +2136,20 @@ int main(int argc, char **argv)
     qtest_add_func("/cxl/dcd/memory/read-write", test_memory_read_write);
     qtest_add_func("/cxl/dcd/memory/hb-decoder", test_memory_hb_decoder);
     qtest_add_func("/cxl/dcd/memory/release", test_memory_release);
+    qtest_add_func("/cxl/dcd/add/seed-end-to-end", test_seed_end_to_end);
+    qtest_add_func("/cxl/dcd/add/4096-extents", test_add_4096_extents);
+    qtest_add_func("/cxl/dcd/add/response-in-parts",
+                   test_add_response_in_parts);
+    qtest_add_func("/cxl/dcd/add/free-contiguous", test_add_free_contiguous);
+    qtest_add_func("/cxl/dcd/release/superset-partial",
+                   test_release_superset_partial);
+    qtest_add_func("/cxl/dcd/release/tag-based", test_release_tag_based);
+    qtest_add_func("/cxl/dcd/release/forced", test_release_forced);
+    qtest_add_func("/cxl/dcd/release/sanitize", test_release_sanitize);
+    qtest_add_func("/cxl/dcd/release/no-sanitize", test_release_no_sanitize);
+    qtest_add_func("/cxl/dcd/qmp/errors", test_qmp_errors);
+    qtest_add_func("/cxl/dcd/mbox/response-nothing-pending",
+                   test_mbox_response_nothing_pending);
 
     return g_test_run();
 }
