@@ -61,6 +61,8 @@ run_tap()
 }
 
 export QTEST_QEMU_BINARY="$BUILD/qemu-system-x86_64"
+# Where qtests find files of the source tree (the docs they check)
+export G_TEST_SRCDIR="$WORKTREE/tests/qtest"
 export QTEST_QEMU_IMG="$BUILD/qemu-img"
 
 if want unit; then

@@ -77,8 +77,18 @@ static bool tag_in_use(CXLDCState *dc, const QemuUUID *tag)
 
 uint32_t cxl_dc_extents_avail(CXLDCState *dc)
 {
+    CXLDCGroup *g = QTAILQ_FIRST(&dc->groups);
     uint64_t used = (uint64_t)dc->nr_accepted + dc->nr_pending;
 
+    /*
+     * Only the oldest group is answered in parts.  What its parts have
+     * accepted so far may be more extents than it offered (pieces of
+     * one extent): keep room for them, or a later add could take it and
+     * leave the host unable to send the last part.
+     */
+    if (g && g->nr_staged > g->nr_extents) {
+        used += g->nr_staged - g->nr_extents;
+    }
     return used >= dc->max_extents ? 0 : dc->max_extents - used;
 }
 
@@ -193,6 +203,42 @@ static void records_queued(CXLDCState *dc)
     if (dc->ops && dc->ops->records_queued) {
         dc->ops->records_queued(dc->opaque);
     }
+}
+
+static void notify(CXLDCState *dc, CXLDCNoticeType type, uint16_t host_id,
+                   uint8_t rid, CXLDCReleaseReason reason, GArray *extents,
+                   GArray *declined)
+{
+    CXLDCNotice n = {
+        .type = type,
+        .host_id = host_id,
+        .region_id = rid,
+        .reason = reason,
+        .nr_extents = extents ? extents->len : 0,
+        .extents = extents ? (CXLDCExtentRaw *)extents->data : NULL,
+        .nr_declined = declined ? declined->len : 0,
+        .declined = declined ? (CXLDCExtentRaw *)declined->data : NULL,
+    };
+
+    if (dc->ops && dc->ops->notify) {
+        dc->ops->notify(dc->opaque, &n);
+    }
+}
+
+/* Append [start, last] with @tag and @seq to @list of CXLDCExtentRaw. */
+static void raw_append(GArray *list, uint64_t start, uint64_t last,
+                       const QemuUUID *tag, uint16_t seq)
+{
+    CXLDCExtentRaw raw = {
+        .start_dpa = start,
+        .len = last - start + 1,
+        .shared_seq = seq,
+    };
+
+    if (tag) {
+        memcpy(raw.tag, tag->data, sizeof(raw.tag));
+    }
+    g_array_append_val(list, raw);
 }
 
 CXLDCRecord *cxl_dc_record_peek(CXLDCState *dc)
@@ -804,25 +850,57 @@ static CXLDCStatus check_host_ranges(CXLDCState *dc,
     return CXL_DC_OK;
 }
 
-/* Move a group's staged ranges into the accepted set and drop the group. */
+/*
+ * Move a group's staged ranges into the accepted set, drop the group and
+ * tell what the host accepted and declined.
+ */
 static void group_complete(CXLDCState *dc, CXLDCGroup *g)
 {
+    g_autoptr(GArray) accepted = g_array_new(false, false,
+                                             sizeof(CXLDCExtentRaw));
+    g_autoptr(GArray) declined = g_array_new(false, false,
+                                             sizeof(CXLDCExtentRaw));
+    uint16_t host_id = g->host_id;
+    uint8_t rid = g->region_id;
     IntervalTreeNode *n;
-    bool changed = false;
+    uint32_t i;
 
+    /* What of each offered extent the host did not take */
+    for (i = 0; i < g->nr_extents; i++) {
+        CXLDCExtent *e = g->extents[i];
+        uint64_t pos = e->node.start;
+
+        for (n = interval_tree_iter_first(&g->staged, e->node.start,
+                                          e->node.last);
+             n; n = interval_tree_iter_next(n, e->node.start, e->node.last)) {
+            if (n->start > pos) {
+                raw_append(declined, pos, n->start - 1, &e->tag,
+                           e->shared_seq);
+            }
+            pos = n->last + 1;
+        }
+        if (pos <= e->node.last) {
+            raw_append(declined, pos, e->node.last, &e->tag, e->shared_seq);
+        }
+    }
     while ((n = interval_tree_iter_first(&g->staged, 0, UINT64_MAX))) {
         CXLDCExtent *e = NODE_EXTENT(n);
 
         interval_tree_remove(n, &g->staged);
+        raw_append(accepted, e->node.start, e->node.last, &e->tag,
+                   e->shared_seq);
         /* The staged extent held a tag reference: hand it over. */
         tag_unref(dc, &e->tag);
         accepted_insert(dc, e);
-        changed = true;
     }
     g->nr_staged = 0;
     group_free(dc, g);
-    if (changed) {
+    if (accepted->len) {
         accepted_changed(dc);
+        notify(dc, CXL_DC_NOTICE_ACCEPTED, host_id, rid, 0, accepted,
+               declined);
+    } else {
+        notify(dc, CXL_DC_NOTICE_REJECTED, host_id, rid, 0, declined, NULL);
     }
 }
 
@@ -956,28 +1034,70 @@ static void release_span(CXLDCState *dc, uint64_t start, uint64_t last)
     }
 }
 
-/*
- * After capacity [start, last] left the accepted set: sanitize it if a
- * release request asked for that, and retire release requests none of
- * whose ranges is accepted any more.
- */
-static void release_settle(CXLDCState *dc, uint64_t start, uint64_t last,
-                           bool sanitize)
+/* One notice of @type per region of the sorted @spans */
+static void notify_spans(CXLDCState *dc, CXLDCNoticeType type,
+                         uint16_t host_id, const DCSpan *spans, uint32_t n,
+                         CXLDCReleaseReason reason)
 {
-    CXLDCRelease *rel, *tmp;
+    g_autoptr(GArray) list = g_array_new(false, false,
+                                         sizeof(CXLDCExtentRaw));
+    uint32_t i;
+
+    for (i = 0; i < n; i++) {
+        CXLDCRegion *r = cxl_dc_find_region(dc, spans[i].start,
+                                            spans[i].last - spans[i].start + 1);
+
+        raw_append(list, spans[i].start, spans[i].last, NULL, 0);
+        if (i + 1 == n || spans[i + 1].start >= r->base + r->len) {
+            notify(dc, type, host_id, r - dc->regions, reason, list, NULL);
+            g_array_set_size(list, 0);
+        }
+    }
+}
+
+/* True when a release request asks to sanitize some of [start, last]. */
+static bool sanitize_requested(CXLDCState *dc, uint64_t start, uint64_t last)
+{
+    CXLDCRelease *rel;
     uint32_t i;
 
     QTAILQ_FOREACH(rel, &dc->releases, next) {
-        for (i = 0; i < rel->nr_ranges && !sanitize; i++) {
+        for (i = 0; rel->sanitize && i < rel->nr_ranges; i++) {
             uint64_t s = rel->ranges[i].start_dpa;
-            uint64_t l = s + rel->ranges[i].len - 1;
 
-            sanitize = rel->sanitize && s <= last && start <= l;
+            if (s <= last && start <= s + rel->ranges[i].len - 1) {
+                return true;
+            }
         }
     }
-    if (sanitize && dc->ops && dc->ops->sanitize) {
-        dc->ops->sanitize(dc->opaque, start, last - start + 1);
+    return false;
+}
+
+/*
+ * After the sorted @spans left the accepted set: sanitize those that a
+ * release request asked to sanitize (all of them when @sanitize) and
+ * say so, then retire the release requests none of whose ranges is
+ * accepted any more.  All spans are checked before any request retires.
+ */
+static void release_settle(CXLDCState *dc, uint16_t host_id,
+                           const DCSpan *spans, uint32_t n, bool sanitize)
+{
+    g_autofree DCSpan *clean = g_new0(DCSpan, MAX(n, 1));
+    CXLDCRelease *rel, *tmp;
+    uint32_t i, nr_clean = 0;
+
+    for (i = 0; i < n; i++) {
+        if (sanitize ||
+            sanitize_requested(dc, spans[i].start, spans[i].last)) {
+            clean[nr_clean++] = spans[i];
+        }
     }
+    for (i = 0; i < nr_clean && dc->ops && dc->ops->sanitize; i++) {
+        dc->ops->sanitize(dc->opaque, clean[i].start,
+                          clean[i].last - clean[i].start + 1);
+    }
+    notify_spans(dc, CXL_DC_NOTICE_SANITIZED, host_id, clean, nr_clean, 0);
+
     QTAILQ_FOREACH_SAFE(rel, &dc->releases, next, tmp) {
         bool done = true;
 
@@ -993,10 +1113,29 @@ static void release_settle(CXLDCState *dc, uint64_t start, uint64_t last,
     }
 }
 
+/* True when a release request asks for some of [start, last]. */
+static bool release_requested(CXLDCState *dc, uint64_t start, uint64_t last)
+{
+    CXLDCRelease *rel;
+    uint32_t i;
+
+    QTAILQ_FOREACH(rel, &dc->releases, next) {
+        for (i = 0; i < rel->nr_ranges; i++) {
+            uint64_t s = rel->ranges[i].start_dpa;
+
+            if (s <= last && start <= s + rel->ranges[i].len - 1) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 CXLDCStatus cxl_dc_host_release(CXLDCState *dc, const CXLDCExtentRaw *ranges,
                                 uint32_t n, Error **errp)
 {
     g_autofree DCSpan *spans = g_new0(DCSpan, MAX(n, 1));
+    bool requested = false;
     CXLDCStatus ret;
     int64_t delta;
     uint32_t i;
@@ -1030,12 +1169,14 @@ CXLDCStatus cxl_dc_host_release(CXLDCState *dc, const CXLDCExtentRaw *ranges,
     }
 
     for (i = 0; i < n; i++) {
+        requested |= release_requested(dc, spans[i].start, spans[i].last);
         release_span(dc, spans[i].start, spans[i].last);
     }
     accepted_changed(dc);
-    for (i = 0; i < n; i++) {
-        release_settle(dc, spans[i].start, spans[i].last, false);
-    }
+    /* The host on the mailbox is host 0. */
+    notify_spans(dc, CXL_DC_NOTICE_RELEASED, 0, spans, n,
+                 requested ? CXL_DC_RELEASE_REQUESTED : CXL_DC_RELEASE_HOST);
+    release_settle(dc, 0, spans, n, false);
     return CXL_DC_OK;
 }
 
@@ -1152,9 +1293,9 @@ bool cxl_dc_request_release(CXLDCState *dc, const CXLDCReleaseRequest *req,
             release_span(dc, spans[i].start, spans[i].last);
         }
         accepted_changed(dc);
-        for (i = 0; i < n; i++) {
-            release_settle(dc, spans[i].start, spans[i].last, req->sanitize);
-        }
+        notify_spans(dc, CXL_DC_NOTICE_RELEASED, req->host_id, spans, n,
+                     CXL_DC_RELEASE_FORCED);
+        release_settle(dc, req->host_id, spans, n, req->sanitize);
     } else {
         rel = g_new0(CXLDCRelease, 1);
         rel->id = dc->next_release_id++;

@@ -10,16 +10,21 @@
 
 #include "qemu/osdep.h"
 #include "qemu/bswap.h"
-#include "qemu/log.h"
+#include "qemu/cutils.h"
 #include "qemu/units.h"
 #include "qemu/uuid.h"
 #include "qapi/error.h"
 #include "qapi/qapi-commands-cxl.h"
+#include "qapi/qapi-events-cxl.h"
+#include "qobject/qdict.h"
+#include "monitor/hmp.h"
+#include "monitor/monitor.h"
 #include "qom/object.h"
 #include "system/hostmem.h"
 #include "hw/cxl/cxl.h"
 #include "hw/cxl/cxl_dc.h"
 #include "hw/cxl/cxl_events.h"
+#include "trace.h"
 
 #define CXL_CAPACITY_MULTIPLIER (256 * MiB)
 #define CXL_DC_BLOCK_SIZE (2 * MiB)
@@ -77,6 +82,9 @@ void ct3_dc_refill_event_log(CXLType3Dev *ct3d)
         stl_le_p(&ev.tags_avail, rec->tags_avail);
         cxl_event_insert(cxlds, CXL_EVENT_TYPE_DYNAMIC_CAP,
                          (CXLEventRecordRaw *)&ev);
+        trace_cxl_dc_record_logged(rec->type, rec->region_id, rec->dpa,
+                                   rec->len, rec->flags,
+                                   ct3d->dc.state.nr_records - 1);
         cxl_dc_record_pop(&ct3d->dc.state);
         added = true;
     }
@@ -96,13 +104,97 @@ static void ct3_dc_sanitize(void *opaque, uint64_t dpa, uint64_t len)
     CXLType3Dev *ct3d = opaque;
     uint64_t offset = dpa - ct3d->dc.state.regions[0].base;
 
+    trace_cxl_dc_sanitize(dpa, len);
     address_space_set(&ct3d->dc.host_dc_as, offset, 0, len,
                       MEMTXATTRS_UNSPECIFIED);
+}
+
+/* QMP views of extents */
+
+static CxlDynamicCapacityExtentInfo *extent_info(CXLDCState *dc, uint64_t dpa,
+                                                 uint64_t len,
+                                                 const QemuUUID *tag,
+                                                 uint16_t shared_seq)
+{
+    CxlDynamicCapacityExtentInfo *info = g_new0(CxlDynamicCapacityExtentInfo,
+                                                1);
+    CXLDCRegion *r = cxl_dc_find_region(dc, dpa, len);
+
+    info->region = r - dc->regions;
+    info->offset = dpa - r->base;
+    info->length = len;
+    if (!qemu_uuid_is_null(tag)) {
+        info->tag = qemu_uuid_unparse_strdup(tag);
+    }
+    info->shared_sequence = shared_seq;
+    return info;
+}
+
+static CxlDynamicCapacityExtentInfoList *raw_info_list(
+    CXLDCState *dc, const CXLDCExtentRaw *raw, uint32_t n)
+{
+    CxlDynamicCapacityExtentInfoList *list = NULL, **tail = &list;
+    uint32_t i;
+
+    for (i = 0; i < n; i++) {
+        QemuUUID tag;
+
+        memcpy(tag.data, raw[i].tag, sizeof(tag.data));
+        QAPI_LIST_APPEND(tail, extent_info(dc, raw[i].start_dpa, raw[i].len,
+                                           &tag, raw[i].shared_seq));
+    }
+    return list;
+}
+
+static const CxlDynamicCapacityReleaseReason release_reason[] = {
+    [CXL_DC_RELEASE_HOST] = CXL_DYNAMIC_CAPACITY_RELEASE_REASON_HOST,
+    [CXL_DC_RELEASE_REQUESTED] = CXL_DYNAMIC_CAPACITY_RELEASE_REASON_REQUESTED,
+    [CXL_DC_RELEASE_FORCED] = CXL_DYNAMIC_CAPACITY_RELEASE_REASON_FORCED,
+};
+
+/* Tell management what changed, with a QMP event */
+static void ct3_dc_notify(void *opaque, const CXLDCNotice *n)
+{
+    CXLType3Dev *ct3d = opaque;
+    CXLDCState *dc = &ct3d->dc.state;
+    g_autofree char *path = object_get_canonical_path(OBJECT(ct3d));
+    g_autoptr(CxlDynamicCapacityExtentInfoList) extents =
+        raw_info_list(dc, n->extents, n->nr_extents);
+    g_autoptr(CxlDynamicCapacityExtentInfoList) declined =
+        raw_info_list(dc, n->declined, n->nr_declined);
+
+    switch (n->type) {
+    case CXL_DC_NOTICE_ACCEPTED:
+        trace_cxl_dc_accepted(n->region_id, n->nr_extents, n->nr_declined);
+        qapi_event_send_cxl_dynamic_capacity_accepted(path, n->host_id,
+                                                      n->region_id, extents,
+                                                      declined);
+        break;
+    case CXL_DC_NOTICE_REJECTED:
+        trace_cxl_dc_rejected(n->region_id, n->nr_extents);
+        qapi_event_send_cxl_dynamic_capacity_rejected(path, n->host_id,
+                                                      n->region_id, extents);
+        break;
+    case CXL_DC_NOTICE_RELEASED:
+        trace_cxl_dc_released(n->region_id, n->nr_extents,
+                              CxlDynamicCapacityReleaseReason_str(
+                                  release_reason[n->reason]));
+        qapi_event_send_cxl_dynamic_capacity_released(
+            path, n->host_id, n->region_id, extents,
+            release_reason[n->reason]);
+        break;
+    case CXL_DC_NOTICE_SANITIZED:
+        qapi_event_send_cxl_dynamic_capacity_sanitized(path, n->host_id,
+                                                       n->region_id,
+                                                       extents);
+        break;
+    }
 }
 
 static const CXLDCOps ct3_dc_ops = {
     .sanitize = ct3_dc_sanitize,
     .records_queued = ct3_dc_records_queued,
+    .notify = ct3_dc_notify,
 };
 
 /* Set up and tear down */
@@ -359,9 +451,9 @@ CXLRetCode cmd_dcd_add_dyn_cap_rsp(const struct cxl_cmd *cmd,
     }
     status = cxl_dc_host_add_response(&ct3d->dc.state, ranges, n, more,
                                       &err);
+    trace_cxl_dc_add_response(n, more, status);
     if (status != CXL_DC_OK) {
-        qemu_log_mask(LOG_GUEST_ERROR, "cxl-type3: Add Dynamic Capacity"
-                      " Response: %s\n", error_get_pretty(err));
+        trace_cxl_dc_err_mbox(cmd->name, error_get_pretty(err));
         error_free(err);
     }
     *len_out = 0;
@@ -387,18 +479,50 @@ CXLRetCode cmd_dcd_release_dyn_cap(const struct cxl_cmd *cmd,
         return ret;
     }
     status = cxl_dc_host_release(&ct3d->dc.state, ranges, n, &err);
+    trace_cxl_dc_release(n, status);
     if (status != CXL_DC_OK) {
-        qemu_log_mask(LOG_GUEST_ERROR, "cxl-type3: Release Dynamic"
-                      " Capacity: %s\n", error_get_pretty(err));
+        trace_cxl_dc_err_mbox(cmd->name, error_get_pretty(err));
         error_free(err);
     }
     *len_out = 0;
     return dc_ret(status);
 }
 
+/* The fabric manager's requests, from the FM-API or QMP */
+
+static bool dc_offer_add(CXLType3Dev *ct3d, const CXLDCAddRequest *req,
+                         Error **errp)
+{
+    ERRP_GUARD();
+    uint64_t group;
+    uint32_t before = ct3d->dc.state.nr_pending;
+
+    if (!cxl_dc_offer_add(&ct3d->dc.state, req, &group, errp)) {
+        trace_cxl_dc_err_request("add", error_get_pretty(*errp));
+        return false;
+    }
+    trace_cxl_dc_offer_add(req->region_id, group,
+                           ct3d->dc.state.nr_pending - before);
+    return true;
+}
+
+static bool dc_request_release(CXLType3Dev *ct3d,
+                               const CXLDCReleaseRequest *req, Error **errp)
+{
+    ERRP_GUARD();
+
+    if (!cxl_dc_request_release(&ct3d->dc.state, req, errp)) {
+        trace_cxl_dc_err_request("release", error_get_pretty(*errp));
+        return false;
+    }
+    trace_cxl_dc_request_release(req->region_id, req->policy, req->forced,
+                                 req->sanitize);
+    return true;
+}
+
 /* Fabric manager commands, CXL r3.1 section 7.6.7.6 */
 
-/* Get DCD Info (Opcode 5600h), CXL r3.1 Table 7-66 */
+/* Get DCD Info (Opcode 5600h), CXL r3.1 Table 7-63 */
 CXLRetCode cmd_fm_get_dcd_info(const struct cxl_cmd *cmd,
                                uint8_t *payload_in, size_t len_in,
                                uint8_t *payload_out, size_t *len_out,
@@ -441,7 +565,7 @@ CXLRetCode cmd_fm_get_dcd_info(const struct cxl_cmd *cmd,
     return CXL_MBOX_SUCCESS;
 }
 
-/* Get Host DC Region Configuration (Opcode 5601h), CXL r3.1 Table 7-67 */
+/* Get Host DC Region Configuration (Opcode 5601h), CXL r3.1 Table 7-65 */
 CXLRetCode cmd_fm_get_host_dc_region_config(const struct cxl_cmd *cmd,
                                             uint8_t *payload_in,
                                             size_t len_in,
@@ -506,7 +630,7 @@ CXLRetCode cmd_fm_get_host_dc_region_config(const struct cxl_cmd *cmd,
     return CXL_MBOX_SUCCESS;
 }
 
-/* Set DC Region Configuration (Opcode 5602h), CXL r3.1 Table 7-68 */
+/* Set DC Region Configuration (Opcode 5602h), CXL r3.1 Table 7-67 */
 CXLRetCode cmd_fm_set_dc_region_config(const struct cxl_cmd *cmd,
                                        uint8_t *payload_in, size_t len_in,
                                        uint8_t *payload_out, size_t *len_out,
@@ -535,9 +659,9 @@ CXLRetCode cmd_fm_set_dc_region_config(const struct cxl_cmd *cmd,
     }
     status = cxl_dc_set_block_size(dc, in->reg_id, ldq_le_p(&in->block_sz),
                                    &err);
+    trace_cxl_dc_set_block_size(in->reg_id, ldq_le_p(&in->block_sz), status);
     if (status != CXL_DC_OK) {
-        qemu_log_mask(LOG_GUEST_ERROR, "cxl-type3: Set DC Region"
-                      " Configuration: %s\n", error_get_pretty(err));
+        trace_cxl_dc_err_mbox(cmd->name, error_get_pretty(err));
         error_free(err);
     }
     *len_out = 0;
@@ -652,10 +776,9 @@ static CXLDCRange *read_initiate_extents(CXLDCState *dc,
     return g_steal_pointer(&ranges);
 }
 
-static CXLRetCode fm_error(const char *what, Error *err)
+static CXLRetCode fm_error(const struct cxl_cmd *cmd, Error *err)
 {
-    qemu_log_mask(LOG_GUEST_ERROR, "cxl-type3: %s: %s\n", what,
-                  error_get_pretty(err));
+    trace_cxl_dc_err_mbox(cmd->name, error_get_pretty(err));
     error_free(err);
     return CXL_MBOX_INVALID_INPUT;
 }
@@ -689,8 +812,8 @@ CXLRetCode cmd_fm_initiate_dc_add(const struct cxl_cmd *cmd,
     } else {
         req.len = ldq_le_p(&in->length);
     }
-    if (!cxl_dc_offer_add(dc, &req, NULL, &err)) {
-        return fm_error("Initiate Dynamic Capacity Add", err);
+    if (!dc_offer_add(CXL_TYPE3(cci->d), &req, &err)) {
+        return fm_error(cmd, err);
     }
     *len_out = 0;
     return CXL_MBOX_SUCCESS;
@@ -725,8 +848,8 @@ CXLRetCode cmd_fm_initiate_dc_release(const struct cxl_cmd *cmd,
         req.nr_ranges = n;
         req.ranges = ranges;
     }
-    if (!cxl_dc_request_release(dc, &req, &err)) {
-        return fm_error("Initiate Dynamic Capacity Release", err);
+    if (!dc_request_release(CXL_TYPE3(cci->d), &req, &err)) {
+        return fm_error(cmd, err);
     }
     *len_out = 0;
     return CXL_MBOX_SUCCESS;
@@ -836,7 +959,7 @@ void qmp_cxl_add_dynamic_capacity(const char *path, uint16_t host_id,
         error_setg(errp, "selection policy %d is unknown", sel_policy);
         return;
     }
-    cxl_dc_offer_add(&ct3d->dc.state, &req, NULL, errp);
+    dc_offer_add(ct3d, &req, errp);
 }
 
 void qmp_cxl_release_dynamic_capacity(const char *path, uint16_t host_id,
@@ -879,5 +1002,196 @@ void qmp_cxl_release_dynamic_capacity(const char *path, uint16_t host_id,
         ranges = qmp_ranges(extents, &req.nr_ranges);
         req.ranges = ranges;
     }
-    cxl_dc_request_release(&ct3d->dc.state, &req, errp);
+    dc_request_release(ct3d, &req, errp);
+}
+
+/* Query */
+
+static CxlDynamicCapacityExtentInfoList *extent_info_list(CXLDCState *dc,
+                                                          CXLDCExtent **ext,
+                                                          uint32_t n)
+{
+    CxlDynamicCapacityExtentInfoList *list = NULL, **tail = &list;
+    uint32_t i;
+
+    for (i = 0; i < n; i++) {
+        QAPI_LIST_APPEND(tail, extent_info(dc, cxl_dc_extent_dpa(ext[i]),
+                                           cxl_dc_extent_len(ext[i]),
+                                           &ext[i]->tag,
+                                           ext[i]->shared_seq));
+    }
+    return list;
+}
+
+static CxlDynamicCapacityExtentInfoList *tree_info_list(CXLDCState *dc,
+                                                        IntervalTreeRoot *root)
+{
+    CxlDynamicCapacityExtentInfoList *list = NULL, **tail = &list;
+    IntervalTreeNode *n;
+
+    for (n = interval_tree_iter_first(root, 0, UINT64_MAX); n;
+         n = interval_tree_iter_next(n, 0, UINT64_MAX)) {
+        CXLDCExtent *e = container_of(n, CXLDCExtent, node);
+
+        QAPI_LIST_APPEND(tail, extent_info(dc, cxl_dc_extent_dpa(e),
+                                           cxl_dc_extent_len(e), &e->tag,
+                                           e->shared_seq));
+    }
+    return list;
+}
+
+static CxlDynamicCapacityInfo *dc_info(CXLType3Dev *ct3d)
+{
+    CXLDCState *dc = &ct3d->dc.state;
+    CxlDynamicCapacityInfo *info = g_new0(CxlDynamicCapacityInfo, 1);
+    CxlDynamicCapacityRegionInfoList **rtail = &info->regions;
+    CxlDynamicCapacityPendingAddList **atail = &info->pending_adds;
+    CxlDynamicCapacityPendingReleaseList **ltail = &info->pending_releases;
+    CXLDCRelease *rel;
+    CXLDCGroup *g;
+    unsigned i;
+
+    info->path = object_get_canonical_path(OBJECT(ct3d));
+    for (i = 0; i < dc->nr_regions; i++) {
+        CXLDCRegion *r = &dc->regions[i];
+        CxlDynamicCapacityRegionInfo *ri = g_new0(CxlDynamicCapacityRegionInfo,
+                                                  1);
+
+        ri->index = i;
+        ri->base = r->base;
+        ri->decode_length = r->decode_len;
+        ri->length = r->len;
+        ri->block_size = r->block_size;
+        ri->sanitize_on_release = r->flags & 1;
+        ri->accepted = tree_info_list(dc, &r->accepted);
+        QAPI_LIST_APPEND(rtail, ri);
+    }
+    QTAILQ_FOREACH(g, &dc->groups, next) {
+        CxlDynamicCapacityPendingAdd *pa = g_new0(CxlDynamicCapacityPendingAdd,
+                                                  1);
+
+        pa->id = g->id;
+        pa->host_id = g->host_id;
+        pa->region = g->region_id;
+        pa->extents = extent_info_list(dc, g->extents, g->nr_extents);
+        pa->staged = tree_info_list(dc, &g->staged);
+        QAPI_LIST_APPEND(atail, pa);
+    }
+    QTAILQ_FOREACH(rel, &dc->releases, next) {
+        CxlDynamicCapacityPendingRelease *pr =
+            g_new0(CxlDynamicCapacityPendingRelease, 1);
+
+        pr->id = rel->id;
+        pr->host_id = rel->host_id;
+        pr->region = rel->region_id;
+        pr->sanitize_on_release = rel->sanitize;
+        pr->extents = raw_info_list(dc, rel->ranges, rel->nr_ranges);
+        QAPI_LIST_APPEND(ltail, pr);
+    }
+    info->queued_records = dc->nr_records;
+    info->extents_supported = dc->max_extents;
+    info->extents_available = cxl_dc_extents_avail(dc);
+    info->tags_supported = dc->max_tags;
+    info->tags_available = cxl_dc_tags_avail(dc);
+    info->generation = dc->generation;
+    return info;
+}
+
+static int collect_dc_devices(Object *obj, void *opaque)
+{
+    CxlDynamicCapacityInfoList ***tail = opaque;
+    CXLType3Dev *ct3d = (CXLType3Dev *)object_dynamic_cast(obj,
+                                                           TYPE_CXL_TYPE3);
+
+    if (ct3d && ct3d->dc.num_regions && ct3d->dc.state.tags) {
+        QAPI_LIST_APPEND(*tail, dc_info(ct3d));
+    }
+    return 0;
+}
+
+CxlDynamicCapacityInfoList *qmp_query_cxl_dynamic_capacity(const char *path,
+                                                           Error **errp)
+{
+    CxlDynamicCapacityInfoList *list = NULL, **tail = &list;
+
+    if (path) {
+        CXLType3Dev *ct3d = dc_device(path, errp);
+
+        if (ct3d) {
+            QAPI_LIST_APPEND(tail, dc_info(ct3d));
+        }
+        return list;
+    }
+    object_child_foreach_recursive(object_get_root(), collect_dc_devices,
+                                   &tail);
+    return list;
+}
+
+/* HMP: info cxl-dc [path] */
+
+static void hmp_print_extents(Monitor *mon, const char *indent,
+                              CxlDynamicCapacityExtentInfoList *list)
+{
+    for (; list; list = list->next) {
+        CxlDynamicCapacityExtentInfo *e = list->value;
+        g_autofree char *size = size_to_str(e->length);
+
+        monitor_printf(mon, "%sregion %u offset 0x%" PRIx64 " size %s%s%s\n",
+                       indent, e->region, e->offset, size,
+                       e->tag ? " tag " : "", e->tag ? e->tag : "");
+    }
+}
+
+void hmp_info_cxl_dc(Monitor *mon, const QDict *qdict)
+{
+    const char *path = qdict_get_try_str(qdict, "path");
+    Error *err = NULL;
+    g_autoptr(CxlDynamicCapacityInfoList) list =
+        qmp_query_cxl_dynamic_capacity(path, &err);
+    CxlDynamicCapacityInfoList *l;
+
+    if (hmp_handle_error(mon, err)) {
+        return;
+    }
+    if (!list) {
+        monitor_printf(mon, "no CXL device with dynamic capacity\n");
+        return;
+    }
+    for (l = list; l; l = l->next) {
+        CxlDynamicCapacityInfo *info = l->value;
+        CxlDynamicCapacityRegionInfoList *r;
+        CxlDynamicCapacityPendingAddList *a;
+        CxlDynamicCapacityPendingReleaseList *rel;
+
+        monitor_printf(mon, "%s: extents %u of %u available, tags %u of %u"
+                       " available, generation %u, %u records queued\n",
+                       info->path, info->extents_available,
+                       info->extents_supported, info->tags_available,
+                       info->tags_supported, info->generation,
+                       info->queued_records);
+        for (r = info->regions; r; r = r->next) {
+            CxlDynamicCapacityRegionInfo *ri = r->value;
+            g_autofree char *len = size_to_str(ri->length);
+            g_autofree char *bs = size_to_str(ri->block_size);
+
+            monitor_printf(mon, "  region %u: base 0x%" PRIx64 " size %s"
+                           " block size %s%s\n", ri->index, ri->base, len,
+                           bs, ri->sanitize_on_release ?
+                           " sanitize-on-release" : "");
+            hmp_print_extents(mon, "    accepted: ", ri->accepted);
+        }
+        for (a = info->pending_adds; a; a = a->next) {
+            monitor_printf(mon, "  pending add %" PRIu64 " to host %u:\n",
+                           a->value->id, a->value->host_id);
+            hmp_print_extents(mon, "    offered: ", a->value->extents);
+            hmp_print_extents(mon, "    staged: ", a->value->staged);
+        }
+        for (rel = info->pending_releases; rel; rel = rel->next) {
+            monitor_printf(mon, "  pending release %" PRIu64 " from host %u%s:"
+                           "\n", rel->value->id, rel->value->host_id,
+                           rel->value->sanitize_on_release ?
+                           " (sanitize)" : "");
+            hmp_print_extents(mon, "    asked: ", rel->value->extents);
+        }
+    }
 }

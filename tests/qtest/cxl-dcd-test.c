@@ -20,6 +20,7 @@
 #include "hw/pci/pci_regs.h"
 #include "qapi/error.h"
 #include "qobject/qdict.h"
+#include "qobject/qlist.h"
 #include "qobject/qjson.h"
 
 #define DCD_PATH "/machine/peripheral/cxl-dcd0"
@@ -39,6 +40,30 @@
     "-M cxl-fmw.0.targets.0=cxl.0,cxl-fmw.0.size=4G "
 
 #define DCD_MACHINE DCD_MACHINE_PXB("")
+
+/*
+ * The same device behind a CXL switch, as a fabric manager sees it:
+ * downstream port DCD_SW_PORT leads to the device, DCD_SW_PORT_EMPTY to
+ * nothing.  The switch mailbox CCI is a second function of the device
+ * whose first function is the switch's upstream port.
+ */
+#define DCD_SW_PORT             2
+#define DCD_SW_PORT_EMPTY       3
+
+#define DCD_SWITCH_MACHINE \
+    "-machine q35,cxl=on " \
+    "-object memory-backend-ram,id=dc-mem0,size=1G " \
+    "-device pxb-cxl,id=cxl.0,bus=pcie.0,bus_nr=52 " \
+    "-device cxl-rp,id=rp0,bus=cxl.0,chassis=0,slot=0 " \
+    "-device cxl-upstream,id=us0,bus=rp0,addr=0.0,multifunction=on " \
+    "-device cxl-switch-mailbox-cci,bus=rp0,addr=0.1,target=us0 " \
+    "-device cxl-downstream,id=swport0,bus=us0,port=" \
+    stringify(DCD_SW_PORT) ",chassis=0,slot=4 " \
+    "-device cxl-downstream,id=swport1,bus=us0,port=" \
+    stringify(DCD_SW_PORT_EMPTY) ",chassis=0,slot=5 " \
+    "-device cxl-type3,bus=swport0,volatile-dc-memdev=dc-mem0," \
+    "num-dc-regions=2,id=cxl-dcd0 " \
+    "-M cxl-fmw.0.targets.0=cxl.0,cxl-fmw.0.size=4G "
 
 #define DCD_NUM_REGIONS         2
 #define DCD_REGION_LEN          (512 * MiB)
@@ -60,6 +85,9 @@
 
 /* CXL r3.1 section 8.1.12.1: class code of a CXL memory device */
 #define CXL_CLASS_MEMORY_DEVICE 0x050210
+
+/* CXL r3.1 Table 8-16: class code of a Switch Mailbox CCI */
+#define CXL_CLASS_SWITCH_CCI    0x0c0b00
 
 /* CXL r3.1 section 8.1.1: DVSEC IDs under the CXL vendor ID */
 #define CXL_VENDOR_ID           0x1e98
@@ -119,12 +147,39 @@
 
 /* CXL r3.1 Table 8-37 and Table 8-126: Command Opcodes */
 #define CXL_OP_GET_EVENT_RECORDS    0x0100
+#define CXL_OP_GET_INT_POLICY       0x0102
+#define CXL_OP_SET_INT_POLICY       0x0103
 #define CXL_OP_CLEAR_EVENT_RECORDS  0x0101
 #define CXL_OP_IDENTIFY_MEMDEV      0x4000
 #define CXL_OP_GET_DC_CONFIG        0x4800
 #define CXL_OP_GET_DC_EXTENT_LIST   0x4801
 #define CXL_OP_ADD_DC_RESPONSE      0x4802
 #define CXL_OP_RELEASE_DC           0x4803
+
+/* CXL r3.1 sections 7.6.7.3.1 and 7.6.7.6: FM API Command Opcodes */
+#define CXL_OP_TUNNEL_MGMT          0x5300
+#define CXL_OP_FM_GET_DCD_INFO      0x5600
+#define CXL_OP_FM_GET_DC_EXTENTS    0x5603
+#define CXL_OP_FM_INITIATE_ADD      0x5604
+#define CXL_OP_FM_INITIATE_RELEASE  0x5605
+
+/* CXL r3.1 Figure 7-19: CCI Message Format fields */
+#define CXL_CCI_CAT_REQ             0x0
+#define CXL_CCI_CAT_RSP             0x1
+#define CXL_CCI_CAT_MASK            0xf
+#define CXL_CCI_PL_LEN_MASK         0x1fffff
+#define CXL_CCI_PL_BO               BIT(23)
+
+/* CXL r3.1 Table 7-37: Target Type of a tunneled command */
+#define CXL_TUNNEL_TARGET_PORT_OR_LD 0x0
+
+/* CXL r3.1 Table 7-63, 7-70 and 7-71: selection and removal policies */
+#define CXL_FM_SELECT_FREE          0
+#define CXL_FM_SELECT_CONTIGUOUS    1
+#define CXL_FM_SELECT_PRESCRIPTIVE  2
+#define CXL_FM_REMOVE_TAG_BASED     0
+#define CXL_FM_REMOVE_PRESCRIPTIVE  1
+#define CXL_FM_RELEASE_FORCED       BIT(4)
 
 /* CXL r3.1 section 8.2.9.2: event logs, and their Event Status bits */
 #define CXL_EVENT_LOG_DC            4
@@ -382,6 +437,110 @@ typedef struct DcdClearEventsIn {
 } QEMU_PACKED DcdClearEventsIn;
 QEMU_BUILD_BUG_ON(sizeof(DcdClearEventsIn) != 0x6);
 
+/*
+ * CXL r3.1 Figure 7-19: CCI Message Format, up to the payload.
+ * All fields little endian.
+ */
+typedef struct DcdCciMsgHdr {
+    uint8_t category;
+    uint8_t tag;
+    uint8_t rsvd;
+    uint8_t command;
+    uint8_t command_set;
+    uint8_t pl_length[3];       /* bits 20:0 length, bit 23 BO */
+    uint16_t rc;
+    uint16_t vendor_status;
+} QEMU_PACKED DcdCciMsgHdr;
+QEMU_BUILD_BUG_ON(sizeof(DcdCciMsgHdr) != 0xc);
+
+/*
+ * CXL r3.1 Table 7-37: Tunnel Management Command Request Payload,
+ * whose Command Size counts the CCI message with its payload.
+ * All fields little endian.
+ */
+typedef struct DcdTunnelIn {
+    uint8_t port_or_ld;
+    uint8_t target_type;
+    uint16_t size;
+    DcdCciMsgHdr msg;
+    uint8_t payload[];
+} QEMU_PACKED DcdTunnelIn;
+QEMU_BUILD_BUG_ON(sizeof(DcdTunnelIn) != 0x10);
+
+/*
+ * CXL r3.1 Table 7-38: Tunnel Management Command Response Payload.
+ * All fields little endian.
+ */
+typedef struct DcdTunnelOut {
+    uint16_t len;
+    uint8_t rsvd[2];
+    DcdCciMsgHdr msg;
+    uint8_t payload[];
+} QEMU_PACKED DcdTunnelOut;
+QEMU_BUILD_BUG_ON(sizeof(DcdTunnelOut) != 0x10);
+
+/*
+ * CXL r3.1 Table 7-63: Get DCD Info Response Payload.
+ * All fields little endian.
+ */
+typedef struct DcdFmInfoOut {
+    uint8_t num_hosts;
+    uint8_t num_regions;
+    uint8_t rsvd1[2];
+    uint16_t add_policies;
+    uint8_t rsvd2[2];
+    uint16_t removal_policies;
+    uint8_t sanitize_mask;
+    uint8_t rsvd3;
+    uint64_t total_capacity;    /* in units of 256 MiB */
+    uint64_t block_sizes[8];    /* per region: bit n set, 2^n supported */
+} QEMU_PACKED DcdFmInfoOut;
+QEMU_BUILD_BUG_ON(sizeof(DcdFmInfoOut) != 0x54);
+
+/*
+ * CXL r3.1 Table 7-68: Get DC Region Extent Lists Request Payload.
+ * All fields little endian.
+ */
+typedef struct DcdFmGetExtentsIn {
+    uint16_t host_id;
+    uint8_t rsvd[2];
+    uint32_t count;
+    uint32_t start_index;
+} QEMU_PACKED DcdFmGetExtentsIn;
+QEMU_BUILD_BUG_ON(sizeof(DcdFmGetExtentsIn) != 0xc);
+
+/*
+ * CXL r3.1 Table 7-69: Get DC Region Extent Lists Response Payload.
+ * All fields little endian.
+ */
+typedef struct DcdFmGetExtentsOut {
+    uint16_t host_id;
+    uint8_t rsvd1[2];
+    uint32_t start_index;
+    uint32_t count;
+    uint32_t total;
+    uint32_t generation;
+    uint8_t rsvd2[4];
+    DcdExtentRaw extents[];
+} QEMU_PACKED DcdFmGetExtentsOut;
+QEMU_BUILD_BUG_ON(sizeof(DcdFmGetExtentsOut) != 0x18);
+
+/*
+ * CXL r3.1 Table 7-70: Initiate Dynamic Capacity Add Request Payload,
+ * and Table 7-71: Initiate Dynamic Capacity Release Request Payload.
+ * All fields little endian.
+ */
+typedef struct DcdFmInitiateIn {
+    uint16_t host_id;
+    uint8_t policy;             /* add: selection policy; release: flags */
+    uint8_t region;
+    uint64_t len;
+    uint8_t tag[16];
+    uint32_t count;
+    DcdExtentRaw extents[];
+} QEMU_PACKED DcdFmInitiateIn;
+QEMU_BUILD_BUG_ON(sizeof(DcdFmInitiateIn) != 0x20);
+
 /* CXL r3.1 section 8.2.9.2.1.6: UUID of Dynamic Capacity Event Records */
 static const uint8_t dcd_dc_event_uuid[16] = {
     0xca, 0x95, 0xaf, 0xa7, 0xf1, 0x83, 0x40, 0x18,
@@ -426,23 +585,35 @@ typedef struct DcdEvent {
     uint32_t extents_available;
 } DcdEvent;
 
+/* A mailbox, CXL r3.1 section 8.2.8.4: its registers and payload size */
+typedef struct DcdMbox {
+    QTestState *qts;
+    uint64_t regs;
+    size_t payload_max;
+} DcdMbox;
+
 /*
  * The host driver's view of one DCD: where its registers and its HPA
  * range are. Everything is found from the host side: PCI enumeration,
  * the Register Locator DVSEC, capability arrays and the memory map.
+ * Behind a switch, the driver also reaches the switch mailbox CCI, as a
+ * fabric manager running on the host would.
  */
 typedef struct Dcd {
     QTestState *qts;
     QPCIBus *bus;
-    QPCIDevice *port;           /* root port above the device */
+    GPtrArray *bridges;         /* every bridge found, owned */
+    GPtrArray *ports;           /* root port, then switch ports, above dev */
     QPCIDevice *dev;            /* the CXL memory device */
+    QPCIDevice *swcci;          /* the switch mailbox CCI, if any */
     uint64_t ecam;              /* ECAM base, for extended config space */
     uint64_t comp_regs;         /* device component registers */
     uint64_t dev_regs;          /* device registers */
     uint64_t status_regs;       /* Device Status registers */
-    uint64_t mbox;              /* primary mailbox registers */
+    DcdMbox mbox;               /* primary mailbox */
     uint64_t memdev_regs;       /* Memory Device Status registers */
-    size_t payload_max;         /* mailbox payload size */
+    DcdMbox fm;                 /* switch mailbox CCI's mailbox */
+    uint8_t fm_tag;             /* tag of the next tunneled message */
     uint64_t hb_comp_regs;      /* host bridge component registers */
     uint64_t fmw_base;          /* fixed memory window HPA range */
     uint64_t fmw_size;
@@ -489,70 +660,92 @@ static void dcd_enable_ecam(Dcd *d)
     g_free(mch);
 }
 
-static bool dcd_is_root_port(QPCIDevice *pdev)
-{
-    uint8_t hdr = qpci_config_readb(pdev, PCI_HEADER_TYPE);
-    uint8_t cap;
+static void dcd_scan_bus(Dcd *d, int bus, int *next_bus, GPtrArray *path);
 
-    if ((hdr & PCI_HEADER_TYPE_MASK) != PCI_HEADER_TYPE_BRIDGE) {
-        return false;
-    }
-    cap = qpci_find_capability(pdev, PCI_CAP_ID_EXP, 0);
-    return cap && ((qpci_config_readw(pdev, cap + PCI_EXP_FLAGS) &
-                    PCI_EXP_FLAGS_TYPE) >> 4) == PCI_EXP_TYPE_ROOT_PORT;
+/*
+ * Give @bridge on @bus the next free bus number and scan the buses
+ * behind it; @path holds the bridges above @bus.
+ */
+static void dcd_scan_bridge(Dcd *d, QPCIDevice *bridge, int bus,
+                            int *next_bus, GPtrArray *path)
+{
+    int sec = (*next_bus)++;
+
+    /* dcd_probe() runs once: nothing numbered the bridge before */
+    g_assert_cmpint(qpci_config_readb(bridge, PCI_SECONDARY_BUS), ==, 0);
+    g_assert_cmpint(sec, <, 256);
+    qpci_config_writeb(bridge, PCI_PRIMARY_BUS, bus);
+    qpci_config_writeb(bridge, PCI_SECONDARY_BUS, sec);
+    /* Pass every number on until the buses behind it are counted */
+    qpci_config_writeb(bridge, PCI_SUBORDINATE_BUS, 0xff);
+    g_ptr_array_add(path, bridge);
+    dcd_scan_bus(d, sec, next_bus, path);
+    g_ptr_array_remove_index(path, path->len - 1);
+    qpci_config_writeb(bridge, PCI_SUBORDINATE_BUS, *next_bus - 1);
 }
 
 /*
- * Scan every bus for the CXL memory device, as firmware does to find
- * the buses of expander host bridges. Root ports have no bus numbers
- * until someone gives them some: give each the next free number, so
- * that the scan reaches its secondary bus later on.
+ * Scan @bus and, depth first, the buses behind its bridges, which get
+ * bus numbers from *@next_bus on, as firmware numbers them.  Note the
+ * CXL memory device with the bridges above it, and the switch mailbox
+ * CCI.
  */
-static void dcd_enumerate(Dcd *d)
+static void dcd_scan_bus(Dcd *d, int bus, int *next_bus, GPtrArray *path)
 {
-    g_autoptr(GPtrArray) ports = g_ptr_array_new_with_free_func(g_free);
-    int next_bus = 1;
-    int bus, slot;
-    guint i;
+    int slot, fn;
 
-    for (bus = 0; bus < 256 && !d->dev; bus++) {
-        for (slot = 0; slot < 32 && !d->dev; slot++) {
+    for (slot = 0; slot < 32; slot++) {
+        for (fn = 0; fn < 8; fn++) {
             QPCIDevice *pdev = qpci_device_find(d->bus,
-                                                DCD_BDF(bus, slot, 0));
+                                                DCD_BDF(bus, slot, fn));
             uint32_t class;
+            uint8_t hdr;
 
             if (!pdev) {
+                if (!fn) {
+                    break;
+                }
                 continue;
             }
+            hdr = qpci_config_readb(pdev, PCI_HEADER_TYPE);
             class = qpci_config_readl(pdev, PCI_CLASS_REVISION) >> 8;
-            if (class == CXL_CLASS_MEMORY_DEVICE) {
+            if (class == CXL_CLASS_MEMORY_DEVICE && !d->dev) {
                 d->dev = pdev;
-            } else if (dcd_is_root_port(pdev) &&
-                       !qpci_config_readb(pdev, PCI_SECONDARY_BUS)) {
-                next_bus = MAX(next_bus, bus + 1);
-                g_assert_cmpint(next_bus, <, 256);
-                qpci_config_writeb(pdev, PCI_PRIMARY_BUS, bus);
-                qpci_config_writeb(pdev, PCI_SECONDARY_BUS, next_bus);
-                qpci_config_writeb(pdev, PCI_SUBORDINATE_BUS, next_bus);
-                next_bus++;
-                g_ptr_array_add(ports, pdev);
+                d->ports = g_ptr_array_copy(path, NULL, NULL);
+            } else if (class == CXL_CLASS_SWITCH_CCI && !d->swcci) {
+                d->swcci = pdev;
+            } else if ((hdr & PCI_HEADER_TYPE_MASK) ==
+                       PCI_HEADER_TYPE_BRIDGE) {
+                g_ptr_array_add(d->bridges, pdev);
+                dcd_scan_bridge(d, pdev, bus, next_bus, path);
             } else {
                 g_free(pdev);
             }
+            if (!fn && !(hdr & PCI_HEADER_TYPE_MFD)) {
+                break;
+            }
         }
+    }
+}
+
+/*
+ * Scan every root bus for the CXL memory device, as firmware does to
+ * find the buses of expander host bridges, numbering the buses behind
+ * the bridges it meets.
+ */
+static void dcd_enumerate(Dcd *d)
+{
+    g_autoptr(GPtrArray) path = g_ptr_array_new();
+    int next_bus = 1;
+    int bus;
+
+    d->bridges = g_ptr_array_new_with_free_func(g_free);
+    for (bus = 0; bus < 256 && !d->dev; bus = MAX(bus + 1, next_bus)) {
+        next_bus = MAX(next_bus, bus + 1);
+        dcd_scan_bus(d, bus, &next_bus, path);
     }
     g_assert(d->dev);
-
-    for (i = 0; i < ports->len; i++) {
-        QPCIDevice *port = g_ptr_array_index(ports, i);
-
-        if (qpci_config_readb(port, PCI_SECONDARY_BUS) ==
-            d->dev->devfn >> 8) {
-            d->port = g_ptr_array_steal_index(ports, i);
-            break;
-        }
-    }
-    g_assert(d->port);
+    g_assert_cmpuint(d->ports->len, >, 0);
 }
 
 static uint16_t dcd_find_dvsec(Dcd *d, QPCIDevice *pdev, uint16_t id)
@@ -576,22 +769,26 @@ static uint16_t dcd_find_dvsec(Dcd *d, QPCIDevice *pdev, uint16_t id)
 }
 
 /*
- * Assign the BARs the Register Locator DVSEC names (CXL r3.1 section
- * 8.1.9) and find the component and memory device register blocks.
+ * Assign the BARs the Register Locator DVSEC of @pdev names (CXL r3.1
+ * section 8.1.9) and return where its component and device register
+ * blocks are; 0 for one it does not have.
  */
-static void dcd_map_register_blocks(Dcd *d)
+static void dcd_map_register_blocks(Dcd *d, QPCIDevice *pdev,
+                                    uint64_t *comp_regs, uint64_t *dev_regs)
 {
-    uint16_t loc = dcd_find_dvsec(d, d->dev, CXL_DVSEC_REG_LOCATOR);
+    uint16_t loc = dcd_find_dvsec(d, pdev, CXL_DVSEC_REG_LOCATOR);
     uint64_t bars[6] = { 0 };
     uint32_t len;
     uint16_t off;
 
     g_assert(loc);
-    len = dcd_ext_readl(d, d->dev, loc + PCI_DVSEC_HEADER1) >> 20;
+    *comp_regs = 0;
+    *dev_regs = 0;
+    len = dcd_ext_readl(d, pdev, loc + PCI_DVSEC_HEADER1) >> 20;
     for (off = CXL_REG_LOC_FIRST; off + CXL_REG_LOC_ENTRY_SIZE <= len;
          off += CXL_REG_LOC_ENTRY_SIZE) {
-        uint32_t lo = dcd_ext_readl(d, d->dev, loc + off);
-        uint32_t hi = dcd_ext_readl(d, d->dev, loc + off + 4);
+        uint32_t lo = dcd_ext_readl(d, pdev, loc + off);
+        uint32_t hi = dcd_ext_readl(d, pdev, loc + off + 4);
         uint8_t bir = CXL_REG_LOC_BIR(lo);
         uint64_t addr;
 
@@ -600,74 +797,90 @@ static void dcd_map_register_blocks(Dcd *d)
         }
         g_assert_cmpuint(bir, <, ARRAY_SIZE(bars));
         if (!bars[bir]) {
-            bars[bir] = qpci_iomap(d->dev, bir, NULL).addr;
+            bars[bir] = qpci_iomap(pdev, bir, NULL).addr;
         }
         addr = bars[bir] + ((uint64_t)hi << 32) + CXL_REG_LOC_OFFSET(lo);
         switch (CXL_REG_LOC_BLOCK(lo)) {
         case CXL_REG_BLOCK_COMPONENT:
-            d->comp_regs = addr;
+            *comp_regs = addr;
             break;
         case CXL_REG_BLOCK_MEMDEV:
-            d->dev_regs = addr;
+            *dev_regs = addr;
             break;
         default:
             break;
         }
     }
-    g_assert(d->comp_regs);
-    g_assert(d->dev_regs);
 }
 
-/* CXL r3.1 section 8.2.8.2: find the device capabilities the driver uses */
-static void dcd_find_device_caps(Dcd *d)
+/*
+ * CXL r3.1 section 8.2.8.2: the registers of capability @id in the
+ * device register block at @dev_regs, or 0 if there are none.
+ */
+static uint64_t dcd_find_device_cap(Dcd *d, uint64_t dev_regs, uint16_t id)
 {
-    uint64_t hdr_reg = qtest_readq(d->qts, d->dev_regs);
+    uint64_t hdr_reg = qtest_readq(d->qts, dev_regs);
     uint32_t i;
 
     g_assert_cmphex(hdr_reg & 0xffff, ==, 0);
     for (i = 0; i < CXL_DEV_CAP_COUNT(hdr_reg); i++) {
-        uint64_t hdr = d->dev_regs + CXL_DEV_CAP_HDR(i);
-        uint64_t addr = d->dev_regs + qtest_readl(d->qts, hdr + 4);
+        uint64_t hdr = dev_regs + CXL_DEV_CAP_HDR(i);
 
-        switch (qtest_readl(d->qts, hdr) & 0xffff) {
-        case CXL_DEV_CAP_ID_STATUS:
-            d->status_regs = addr;
-            break;
-        case CXL_DEV_CAP_ID_MBOX:
-            d->mbox = addr;
-            break;
-        case CXL_DEV_CAP_ID_MEMDEV:
-            d->memdev_regs = addr;
-            break;
-        default:
-            break;
+        if ((qtest_readl(d->qts, hdr) & 0xffff) == id) {
+            return dev_regs + qtest_readl(d->qts, hdr + 4);
         }
     }
+    return 0;
+}
+
+static void dcd_mbox_init(DcdMbox *mb, QTestState *qts, uint64_t regs)
+{
+    g_assert(regs);
+    mb->qts = qts;
+    mb->regs = regs;
+    mb->payload_max = CXL_MBOX_CAP_PAYLOAD(qtest_readl(qts,
+                                                       regs + CXL_MBOX_CAP));
+    g_assert_cmpuint(mb->payload_max, >=, 256);
+}
+
+/* Find the device capabilities the driver uses */
+static void dcd_find_device_caps(Dcd *d)
+{
+    d->status_regs = dcd_find_device_cap(d, d->dev_regs,
+                                         CXL_DEV_CAP_ID_STATUS);
+    d->memdev_regs = dcd_find_device_cap(d, d->dev_regs,
+                                         CXL_DEV_CAP_ID_MEMDEV);
     g_assert(d->status_regs);
-    g_assert(d->mbox);
     g_assert(d->memdev_regs);
 }
 
 /*
- * Open the root port's non-prefetchable window over the range the BARs
- * were given, keep its other windows closed, and let it forward.
+ * Open the non-prefetchable window of @port, a root or switch port,
+ * over [@start, @end), keep its other windows closed, and let it
+ * forward.
  */
-static void dcd_open_port(Dcd *d, uint64_t start, uint64_t end)
+static void dcd_open_port(QPCIDevice *port, uint64_t start, uint64_t end)
 {
     uint64_t base = QEMU_ALIGN_DOWN(start, MiB);
     uint64_t limit = QEMU_ALIGN_UP(end, MiB) - 1;
 
     g_assert_cmphex(limit, <, 4 * GiB);
-    qpci_config_writew(d->port, PCI_MEMORY_BASE, base >> 16);
-    qpci_config_writew(d->port, PCI_MEMORY_LIMIT, limit >> 16);
-    qpci_config_writew(d->port, PCI_PREF_MEMORY_BASE, 0xfff0);
-    qpci_config_writew(d->port, PCI_PREF_MEMORY_LIMIT, 0);
-    qpci_config_writel(d->port, PCI_PREF_BASE_UPPER32, 0);
-    qpci_config_writel(d->port, PCI_PREF_LIMIT_UPPER32, 0);
-    qpci_config_writeb(d->port, PCI_IO_BASE, 0xf0);
-    qpci_config_writeb(d->port, PCI_IO_LIMIT, 0);
-    qpci_config_writew(d->port, PCI_COMMAND,
+    qpci_config_writew(port, PCI_MEMORY_BASE, base >> 16);
+    qpci_config_writew(port, PCI_MEMORY_LIMIT, limit >> 16);
+    qpci_config_writew(port, PCI_PREF_MEMORY_BASE, 0xfff0);
+    qpci_config_writew(port, PCI_PREF_MEMORY_LIMIT, 0);
+    qpci_config_writel(port, PCI_PREF_BASE_UPPER32, 0);
+    qpci_config_writel(port, PCI_PREF_LIMIT_UPPER32, 0);
+    qpci_config_writeb(port, PCI_IO_BASE, 0xf0);
+    qpci_config_writeb(port, PCI_IO_LIMIT, 0);
+    qpci_config_writew(port, PCI_COMMAND,
                        PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+}
+
+/* The root port above the device */
+static QPCIDevice *dcd_root_port(Dcd *d)
+{
+    return g_ptr_array_index(d->ports, 0);
 }
 
 /*
@@ -696,13 +909,19 @@ static uint64_t dcd_mtree_find(Dcd *d, const char *name, uint64_t *size)
     g_error("no memory region '%s' in the memory tree", name);
 }
 
-/* Bring the device up as a host driver would, on a started machine. */
+/*
+ * Bring the device up as a host driver would, on a started machine,
+ * and the switch mailbox CCI if there is one.  The root port forwards
+ * all BARs; the switch ports, below the CCI, only the device's.
+ */
 static Dcd *dcd_probe(QTestState *qts)
 {
     Dcd *d = g_new0(Dcd, 1);
-    uint64_t mmio_start;
+    uint64_t mmio_start, dev_start;
+    uint64_t sw_comp_regs, sw_dev_regs = 0;
     uint64_t sts;
     uint16_t dvsec;
+    guint i;
 
     d->qts = qts;
     d->bus = qpci_new_pc(qts, NULL);
@@ -710,8 +929,26 @@ static Dcd *dcd_probe(QTestState *qts)
     dcd_enumerate(d);
 
     mmio_start = d->bus->mmio_alloc_ptr;
-    dcd_map_register_blocks(d);
-    dcd_open_port(d, mmio_start, d->bus->mmio_alloc_ptr);
+    if (d->swcci) {
+        /* CXL r3.1 section 7.2.9: the mailbox is in device registers */
+        dcd_map_register_blocks(d, d->swcci, &sw_comp_regs, &sw_dev_regs);
+        g_assert(sw_dev_regs);
+        d->bus->mmio_alloc_ptr = QEMU_ALIGN_UP(d->bus->mmio_alloc_ptr, MiB);
+    }
+    dev_start = d->bus->mmio_alloc_ptr;
+    dcd_map_register_blocks(d, d->dev, &d->comp_regs, &d->dev_regs);
+    g_assert(d->comp_regs);
+    g_assert(d->dev_regs);
+    dcd_open_port(dcd_root_port(d), mmio_start, d->bus->mmio_alloc_ptr);
+    for (i = 1; i < d->ports->len; i++) {
+        dcd_open_port(g_ptr_array_index(d->ports, i), dev_start,
+                      d->bus->mmio_alloc_ptr);
+    }
+    if (d->swcci) {
+        qpci_device_enable(d->swcci);
+        dcd_mbox_init(&d->fm, qts, dcd_find_device_cap(d, sw_dev_regs,
+                                                       CXL_DEV_CAP_ID_MBOX));
+    }
     qpci_device_enable(d->dev);
     dcd_find_device_caps(d);
 
@@ -725,9 +962,8 @@ static Dcd *dcd_probe(QTestState *qts)
     sts = qtest_readq(qts, d->memdev_regs + CXL_MEMDEV_STATUS);
     g_assert(sts & CXL_MEMDEV_MBOX_READY);
     g_assert_cmpuint(CXL_MEMDEV_MEDIA(sts), ==, CXL_MEMDEV_MEDIA_READY);
-    d->payload_max = CXL_MBOX_CAP_PAYLOAD(qtest_readl(qts,
-                                                      d->mbox + CXL_MBOX_CAP));
-    g_assert_cmpuint(d->payload_max, >=, 256);
+    dcd_mbox_init(&d->mbox, qts,
+                  dcd_find_device_cap(d, d->dev_regs, CXL_DEV_CAP_ID_MBOX));
 
     d->hb_comp_regs = dcd_mtree_find(d, "pxb-cxl-host", NULL);
     d->fmw_base = dcd_mtree_find(d, "cxl-fixed-memory-region", &d->fmw_size);
@@ -737,7 +973,9 @@ static Dcd *dcd_probe(QTestState *qts)
 static void dcd_free(Dcd *d)
 {
     g_free(d->dev);
-    g_free(d->port);
+    g_free(d->swcci);
+    g_ptr_array_unref(d->ports);
+    g_ptr_array_unref(d->bridges);
     qpci_free_pc(d->bus);
     g_free(d);
 }
@@ -757,12 +995,12 @@ static void dcd_quit(Dcd *d)
 
 /* Mailbox, CXL r3.1 section 8.2.8.4 */
 
-static void dcd_mbox_wait_idle(Dcd *d)
+static void dcd_mbox_wait_idle(DcdMbox *mb)
 {
     int i;
 
     for (i = 0; i < CXL_MBOX_POLL_MAX; i++) {
-        if (!(qtest_readl(d->qts, d->mbox + CXL_MBOX_CTRL) &
+        if (!(qtest_readl(mb->qts, mb->regs + CXL_MBOX_CTRL) &
               CXL_MBOX_CTRL_DOORBELL)) {
             return;
         }
@@ -771,41 +1009,49 @@ static void dcd_mbox_wait_idle(Dcd *d)
 }
 
 /*
- * Run one mailbox command and return its CXL return code. @out may be
- * NULL to discard the output payload; otherwise *@out_len is the size
- * of @out on entry and the output payload length on return.
+ * Run one command on mailbox @mb and return its CXL return code. @out
+ * may be NULL to discard the output payload; otherwise *@out_len is the
+ * size of @out on entry and the output payload length on return.
  */
-static uint16_t dcd_mbox(Dcd *d, uint16_t opcode, const void *in,
-                         size_t in_len, void *out, size_t *out_len)
+static uint16_t dcd_mbox_run(DcdMbox *mb, uint16_t opcode, const void *in,
+                             size_t in_len, void *out, size_t *out_len)
 {
     uint64_t cmd;
     size_t len;
     uint16_t rc;
 
-    g_assert_cmpuint(in_len, <=, d->payload_max);
+    g_assert_cmpuint(in_len, <=, mb->payload_max);
     g_assert(!out == !out_len);
 
-    dcd_mbox_wait_idle(d);
+    dcd_mbox_wait_idle(mb);
     if (in_len) {
-        qtest_memwrite(d->qts, d->mbox + CXL_MBOX_PAYLOAD, in, in_len);
+        qtest_memwrite(mb->qts, mb->regs + CXL_MBOX_PAYLOAD, in, in_len);
     }
-    qtest_writeq(d->qts, d->mbox + CXL_MBOX_CMD,
+    qtest_writeq(mb->qts, mb->regs + CXL_MBOX_CMD,
                  opcode | (uint64_t)in_len << CXL_MBOX_CMD_LEN_SHIFT);
-    qtest_writel(d->qts, d->mbox + CXL_MBOX_CTRL, CXL_MBOX_CTRL_DOORBELL);
-    dcd_mbox_wait_idle(d);
+    qtest_writel(mb->qts, mb->regs + CXL_MBOX_CTRL, CXL_MBOX_CTRL_DOORBELL);
+    dcd_mbox_wait_idle(mb);
 
-    rc = CXL_MBOX_STATUS_RC(qtest_readq(d->qts, d->mbox + CXL_MBOX_STATUS));
-    cmd = qtest_readq(d->qts, d->mbox + CXL_MBOX_CMD);
+    rc = CXL_MBOX_STATUS_RC(qtest_readq(mb->qts,
+                                        mb->regs + CXL_MBOX_STATUS));
+    cmd = qtest_readq(mb->qts, mb->regs + CXL_MBOX_CMD);
     len = CXL_MBOX_CMD_LEN(cmd);
-    g_assert_cmpuint(len, <=, d->payload_max);
+    g_assert_cmpuint(len, <=, mb->payload_max);
     if (out) {
         g_assert_cmpuint(len, <=, *out_len);
         if (len) {
-            qtest_memread(d->qts, d->mbox + CXL_MBOX_PAYLOAD, out, len);
+            qtest_memread(mb->qts, mb->regs + CXL_MBOX_PAYLOAD, out, len);
         }
         *out_len = len;
     }
     return rc;
+}
+
+/* A command on the device's primary mailbox, as dcd_mbox_run() */
+static uint16_t dcd_mbox(Dcd *d, uint16_t opcode, const void *in,
+                         size_t in_len, void *out, size_t *out_len)
+{
+    return dcd_mbox_run(&d->mbox, opcode, in, in_len, out, out_len);
 }
 
 static uint16_t dcd_identify(Dcd *d, DcdIdentifyOut *id)
@@ -827,10 +1073,10 @@ static uint16_t dcd_get_dc_config(Dcd *d, DcdConfig *cfg)
         .region_count = ARRAY_SIZE(cfg->regions),
         .start_region = 0,
     };
-    g_autofree uint8_t *buf = g_malloc0(d->payload_max);
+    g_autofree uint8_t *buf = g_malloc0(d->mbox.payload_max);
     DcdGetConfigOut *out = (DcdGetConfigOut *)buf;
     DcdGetConfigTail *tail;
-    size_t len = d->payload_max;
+    size_t len = d->mbox.payload_max;
     uint16_t rc;
     int i;
 
@@ -882,9 +1128,9 @@ static uint16_t dcd_get_extent_list(Dcd *d, uint32_t start, uint32_t count,
                                     uint32_t *generation)
 {
     DcdGetExtentsIn in;
-    g_autofree uint8_t *buf = g_malloc0(d->payload_max);
+    g_autofree uint8_t *buf = g_malloc0(d->mbox.payload_max);
     DcdGetExtentsOut *out = (DcdGetExtentsOut *)buf;
-    size_t len = d->payload_max;
+    size_t len = d->mbox.payload_max;
     uint32_t n, i;
     uint16_t rc;
 
@@ -911,37 +1157,54 @@ static uint16_t dcd_get_extent_list(Dcd *d, uint32_t start, uint32_t count,
     return rc;
 }
 
+/* One call of a command that reads the extent list */
+typedef uint16_t (*DcdGetExtentListFn)(Dcd *d, uint32_t start, uint32_t count,
+                                       GArray *extents, uint32_t *total,
+                                       uint32_t *generation);
+
 /*
- * The device's whole accepted extent list, read @page extents at a
- * time (0: as many as a payload holds).
+ * The device's whole accepted extent list, read with @get @page extents
+ * at a time, and its generation number in *@generation.
  */
-static GArray *dcd_extents(Dcd *d, uint32_t page)
+static GArray *dcd_read_extents(Dcd *d, DcdGetExtentListFn get,
+                                uint32_t page, uint32_t *generation)
 {
     GArray *extents = g_array_new(false, true, sizeof(DcdExtent));
-    uint32_t total = 0, generation = 0;
-    uint32_t first_total = 0, first_generation = 0;
+    uint32_t total = 0, gen = 0;
+    uint32_t first_total = 0, first_gen = 0;
     int calls = 0;
 
-    if (!page) {
-        page = (d->payload_max - sizeof(DcdGetExtentsOut)) /
-               sizeof(DcdExtentRaw);
-    }
     do {
         uint32_t start = extents->len;
 
-        g_assert_cmphex(dcd_get_extent_list(d, start, page, extents,
-                                            &total, &generation),
+        g_assert_cmphex(get(d, start, page, extents, &total, &gen),
                         ==, CXL_RC_SUCCESS);
         if (!calls++) {
             first_total = total;
-            first_generation = generation;
+            first_gen = gen;
         }
-        /* Nothing changes the list while the host reads it */
+        /* Nothing changes the list while it is read */
         g_assert_cmpuint(total, ==, first_total);
-        g_assert_cmpuint(generation, ==, first_generation);
+        g_assert_cmpuint(gen, ==, first_gen);
         g_assert(extents->len > start || extents->len == total);
     } while (extents->len < total);
+    if (generation) {
+        *generation = gen;
+    }
     return extents;
+}
+
+/*
+ * The device's whole accepted extent list as the host reads it, @page
+ * extents at a time (0: as many as a payload holds).
+ */
+static GArray *dcd_extents(Dcd *d, uint32_t page)
+{
+    if (!page) {
+        page = (d->mbox.payload_max - sizeof(DcdGetExtentsOut)) /
+               sizeof(DcdExtentRaw);
+    }
+    return dcd_read_extents(d, dcd_get_extent_list, page, NULL);
 }
 
 static uint16_t dcd_update_extents_flags(Dcd *d, uint16_t opcode,
@@ -987,9 +1250,9 @@ static uint16_t dcd_get_events(Dcd *d, uint8_t log, GArray *records,
                                uint8_t *flags)
 {
     DcdGetEventsIn in = { .log = log };
-    g_autofree uint8_t *buf = g_malloc0(d->payload_max);
+    g_autofree uint8_t *buf = g_malloc0(d->mbox.payload_max);
     DcdGetEventsOut *out = (DcdGetEventsOut *)buf;
-    size_t len = d->payload_max;
+    size_t len = d->mbox.payload_max;
     uint16_t n;
     uint16_t rc;
 
@@ -1147,9 +1410,12 @@ static void dcd_hdm_commit(Dcd *d, uint64_t size)
 
     g_assert_cmphex(size, <=, d->fmw_size);
     g_assert(dev_hdm);
+    /* TODO: commit the decoders of a switch's upstream port too */
+    g_assert_cmpuint(d->ports->len, ==, 1);
     if (hb_hdm) {
-        uint8_t exp = qpci_find_capability(d->port, PCI_CAP_ID_EXP, 0);
-        uint32_t lnkcap = qpci_config_readl(d->port, exp + PCI_EXP_LNKCAP);
+        QPCIDevice *rp = dcd_root_port(d);
+        uint8_t exp = qpci_find_capability(rp, PCI_CAP_ID_EXP, 0);
+        uint32_t lnkcap = qpci_config_readl(rp, exp + PCI_EXP_LNKCAP);
 
         dcd_hdm_commit_decoder(d, hb_hdm, 0, d->fmw_base, size,
                                (lnkcap & PCI_EXP_LNKCAP_PN) >> 24);
@@ -1611,10 +1877,9 @@ static QDict *dcd_qmp_release(QTestState *qts, const char *args)
     return dcd_qmp(qts, "cxl-release-dynamic-capacity", args);
 }
 
-/* The accepted extent list, asserted equal to @exp */
-static void assert_extent_list(Dcd *d, const DcdExtent *exp, guint n)
+/* Assert that @extents (of DcdExtent) are exactly (dpa, len) of @exp */
+static void assert_extents(GArray *extents, const DcdExtent *exp, guint n)
 {
-    g_autoptr(GArray) extents = dcd_extents(d, 0);
     guint i;
 
     g_assert_cmpuint(extents->len, ==, n);
@@ -1622,6 +1887,14 @@ static void assert_extent_list(Dcd *d, const DcdExtent *exp, guint n)
         assert_extent(&g_array_index(extents, DcdExtent, i), exp[i].dpa,
                       exp[i].len);
     }
+}
+
+/* The accepted extent list, asserted equal to @exp */
+static void assert_extent_list(Dcd *d, const DcdExtent *exp, guint n)
+{
+    g_autoptr(GArray) extents = dcd_extents(d, 0);
+
+    assert_extents(extents, exp, n);
 }
 
 /* The list generation number the device reports now */
@@ -1728,7 +2001,7 @@ static void test_add_4096_extents(void)
     events = dcd_offer(d, 0, json->str);
     assert_add_events(events, exp, MANY_EXTENTS);
 
-    per_cmd = (d->payload_max - sizeof(DcdUpdateExtentsIn)) /
+    per_cmd = (d->mbox.payload_max - sizeof(DcdUpdateExtentsIn)) /
               sizeof(DcdUpdatedExtentRaw);
     g_assert_cmpuint(per_cmd, <, MANY_EXTENTS);
     for (done = 0; done < MANY_EXTENTS; done += per_cmd) {
@@ -2115,6 +2388,1067 @@ static void test_mbox_response_nothing_pending(void)
     dcd_quit(d);
 }
 
+/* Fabric manager, CXL r3.1 section 7.6.7, through the switch mailbox CCI */
+
+static Dcd *dcd_switch_boot(void)
+{
+    Dcd *d = dcd_probe(qtest_init(DCD_SWITCH_MACHINE));
+
+    g_assert(d->swcci);
+    /* The root port, then the switch's upstream and downstream ports */
+    g_assert_cmpuint(d->ports->len, ==, 3);
+    return d;
+}
+
+/*
+ * Send FM API command @opcode to the component behind downstream port
+ * @port of the switch in a Tunnel Management Command (CXL r3.1 section
+ * 7.6.7.3.1) and return the switch CCI's return code.  @rsp, of
+ * d->fm.payload_max bytes, receives the response payload and *@rsp_len
+ * its length.
+ */
+static uint16_t dcd_tunnel_run(Dcd *d, uint8_t port, uint16_t opcode,
+                               const void *in, size_t in_len,
+                               DcdTunnelOut *rsp, size_t *rsp_len)
+{
+    size_t len = sizeof(DcdTunnelIn) + in_len;
+    g_autofree DcdTunnelIn *req = g_malloc0(len);
+
+    g_assert(d->swcci);
+    g_assert_cmpuint(in_len, <=, CXL_CCI_PL_LEN_MASK);
+    req->port_or_ld = port;
+    req->target_type = CXL_TUNNEL_TARGET_PORT_OR_LD;
+    stw_le_p(&req->size, sizeof(req->msg) + in_len);
+    req->msg.category = CXL_CCI_CAT_REQ;
+    req->msg.tag = ++d->fm_tag;
+    req->msg.command = opcode & 0xff;
+    req->msg.command_set = opcode >> 8;
+    st24_le_p(req->msg.pl_length, in_len);
+    if (in_len) {
+        memcpy(req->payload, in, in_len);
+    }
+    *rsp_len = d->fm.payload_max;
+    return dcd_mbox_run(&d->fm, CXL_OP_TUNNEL_MGMT, req, len, rsp, rsp_len);
+}
+
+/*
+ * Run FM API command @opcode on the DCD behind downstream port
+ * DCD_SW_PORT and return the tunneled command's return code; @out and
+ * @out_len as for dcd_mbox_run().
+ */
+static uint16_t dcd_fm(Dcd *d, uint16_t opcode, const void *in,
+                       size_t in_len, void *out, size_t *out_len)
+{
+    g_autofree DcdTunnelOut *rsp = g_malloc0(d->fm.payload_max);
+    size_t len, pl_len;
+
+    g_assert(!out == !out_len);
+    g_assert_cmphex(dcd_tunnel_run(d, DCD_SW_PORT, opcode, in, in_len, rsp,
+                                   &len),
+                    ==, CXL_RC_SUCCESS);
+    g_assert_cmpuint(len, >=, sizeof(*rsp));
+    /* Response Length counts the CCI message, header and payload */
+    g_assert_cmpuint(lduw_le_p(&rsp->len), ==,
+                     len - offsetof(DcdTunnelOut, msg));
+    g_assert_cmpuint(rsp->msg.category & CXL_CCI_CAT_MASK, ==,
+                     CXL_CCI_CAT_RSP);
+    g_assert_cmpuint(rsp->msg.tag, ==, d->fm_tag);
+    g_assert_cmphex(rsp->msg.command | rsp->msg.command_set << 8, ==,
+                    opcode);
+    pl_len = rsp->msg.pl_length[0] | rsp->msg.pl_length[1] << 8 |
+             rsp->msg.pl_length[2] << 16;
+    g_assert_cmphex(pl_len & CXL_CCI_PL_BO, ==, 0);
+    g_assert_cmpuint(pl_len, ==, len - sizeof(*rsp));
+    if (out) {
+        g_assert_cmpuint(pl_len, <=, *out_len);
+        memcpy(out, rsp->payload, pl_len);
+        *out_len = pl_len;
+    }
+    return lduw_le_p(&rsp->msg.rc);
+}
+
+static void dcd_fm_get_dcd_info(Dcd *d, DcdFmInfoOut *info)
+{
+    size_t len = sizeof(*info);
+
+    memset(info, 0, sizeof(*info));
+    g_assert_cmphex(dcd_fm(d, CXL_OP_FM_GET_DCD_INFO, NULL, 0, info, &len),
+                    ==, CXL_RC_SUCCESS);
+    g_assert_cmpuint(len, ==, sizeof(*info));
+}
+
+/*
+ * One Get DC Region Extent Lists call for host 0: append up to @count
+ * extents from index @start to @extents.
+ */
+static uint16_t dcd_fm_get_extent_list(Dcd *d, uint32_t start,
+                                       uint32_t count, GArray *extents,
+                                       uint32_t *total, uint32_t *generation)
+{
+    DcdFmGetExtentsIn in = { 0 };
+    g_autofree uint8_t *buf = g_malloc0(d->fm.payload_max);
+    DcdFmGetExtentsOut *out = (DcdFmGetExtentsOut *)buf;
+    size_t len = d->fm.payload_max;
+    uint32_t n, i;
+    uint16_t rc;
+
+    stl_le_p(&in.count, count);
+    stl_le_p(&in.start_index, start);
+    rc = dcd_fm(d, CXL_OP_FM_GET_DC_EXTENTS, &in, sizeof(in), buf, &len);
+    if (rc != CXL_RC_SUCCESS) {
+        return rc;
+    }
+    g_assert_cmpuint(len, >=, sizeof(*out));
+    g_assert_cmpuint(lduw_le_p(&out->host_id), ==, 0);
+    g_assert_cmpuint(ldl_le_p(&out->start_index), ==, start);
+    n = ldl_le_p(&out->count);
+    g_assert_cmpuint(n, <=, count);
+    g_assert_cmpuint(len, ==, sizeof(*out) + n * sizeof(out->extents[0]));
+    *total = ldl_le_p(&out->total);
+    *generation = ldl_le_p(&out->generation);
+    g_assert_cmpuint(n, <=, *total - MIN(start, *total));
+
+    for (i = 0; i < n; i++) {
+        DcdExtent ext;
+
+        dcd_parse_extent(&out->extents[i], &ext);
+        g_array_append_val(extents, ext);
+    }
+    return rc;
+}
+
+/*
+ * The accepted extent list as the fabric manager reads it, @page
+ * extents at a time (0: as many as the switch CCI's payload holds; the
+ * device returns fewer if its own payload is smaller), and its
+ * generation number in *@generation.
+ */
+static GArray *dcd_fm_extents(Dcd *d, uint32_t page, uint32_t *generation)
+{
+    if (!page) {
+        page = (d->fm.payload_max - sizeof(DcdTunnelOut) -
+                sizeof(DcdFmGetExtentsOut)) / sizeof(DcdExtentRaw);
+    }
+    return dcd_read_extents(d, dcd_fm_get_extent_list, page, generation);
+}
+
+/*
+ * An Initiate Dynamic Capacity Add or Release payload for host 0 and
+ * @region with the @n extents @exts; *@size is its length.
+ */
+static DcdFmInitiateIn *dcd_fm_initiate_in(uint8_t region, uint8_t policy,
+                                           uint64_t len,
+                                           const DcdExtent *exts,
+                                           uint32_t n, size_t *size)
+{
+    DcdFmInitiateIn *in;
+    uint32_t i;
+
+    *size = sizeof(*in) + n * sizeof(in->extents[0]);
+    in = g_malloc0(*size);
+    in->policy = policy;
+    in->region = region;
+    stq_le_p(&in->len, len);
+    stl_le_p(&in->count, n);
+    for (i = 0; i < n; i++) {
+        stq_le_p(&in->extents[i].start_dpa, exts[i].dpa);
+        stq_le_p(&in->extents[i].len, exts[i].len);
+    }
+    return in;
+}
+
+/*
+ * Initiate Dynamic Capacity Add (@opcode CXL_OP_FM_INITIATE_ADD,
+ * @policy a selection policy) or Release (CXL_OP_FM_INITIATE_RELEASE,
+ * @policy the flags) for host 0.
+ */
+static uint16_t dcd_fm_initiate(Dcd *d, uint16_t opcode, uint8_t region,
+                                uint8_t policy, uint64_t len,
+                                const DcdExtent *exts, uint32_t n)
+{
+    size_t size;
+    g_autofree DcdFmInitiateIn *in = dcd_fm_initiate_in(region, policy, len,
+                                                        exts, n, &size);
+
+    return dcd_fm(d, opcode, in, size, NULL, NULL);
+}
+
+/* Assert that every record of @events is about @region */
+static void assert_events_region(GArray *events, uint8_t region)
+{
+    guint i;
+
+    for (i = 0; i < events->len; i++) {
+        g_assert_cmpuint(g_array_index(events, DcdEvent, i).region, ==,
+                         region);
+    }
+}
+
+/*
+ * The fabric manager adds capacity of @region, the host reads the offer
+ * and accepts all of it; return the records the host read.
+ */
+static GArray *dcd_fm_add_accept(Dcd *d, uint8_t region, uint8_t policy,
+                                 uint64_t len, const DcdExtent *exts,
+                                 uint32_t n)
+{
+    GArray *events;
+    g_autofree DcdExtent *accept = NULL;
+
+    g_assert_cmphex(dcd_fm_initiate(d, CXL_OP_FM_INITIATE_ADD, region,
+                                    policy, len, exts, n),
+                    ==, CXL_RC_SUCCESS);
+    events = dcd_drain_dc_events(d);
+    g_assert_cmpuint(events->len, >, 0);
+    assert_events_region(events, region);
+    accept = dcd_event_extents(events);
+    g_assert_cmphex(dcd_add_response(d, accept, events->len), ==,
+                    CXL_RC_SUCCESS);
+    return events;
+}
+
+/*
+ * Assert that the fabric manager reads exactly @exp at generation @gen,
+ * as the host does.
+ */
+static void assert_fm_extent_list(Dcd *d, const DcdExtent *exp, guint n,
+                                  uint32_t gen)
+{
+    g_autoptr(GArray) extents = NULL;
+    uint32_t fm_gen;
+
+    extents = dcd_fm_extents(d, 0, &fm_gen);
+    assert_extents(extents, exp, n);
+    g_assert_cmpuint(fm_gen, ==, gen);
+    assert_extent_list(d, exp, n);
+    g_assert_cmpuint(dcd_generation(d), ==, gen);
+}
+
+static void test_fm_get_dcd_info(void)
+{
+    Dcd *d = dcd_switch_boot();
+    DcdFmInfoOut info;
+    DcdConfig cfg;
+    unsigned i;
+
+    dcd_fm_get_dcd_info(d, &info);
+    g_assert_cmpuint(info.num_hosts, ==, 1);
+    g_assert_cmpuint(info.num_regions, ==, DCD_NUM_REGIONS);
+    g_assert_cmphex(lduw_le_p(&info.add_policies), ==,
+                    BIT(CXL_FM_SELECT_FREE) | BIT(CXL_FM_SELECT_CONTIGUOUS) |
+                    BIT(CXL_FM_SELECT_PRESCRIPTIVE));
+    g_assert_cmphex(lduw_le_p(&info.removal_policies), ==,
+                    BIT(CXL_FM_REMOVE_TAG_BASED) |
+                    BIT(CXL_FM_REMOVE_PRESCRIPTIVE));
+    g_assert_cmpuint(ldq_le_p(&info.total_capacity), ==,
+                     DCD_CAPACITY / CXL_CAPACITY_UNIT);
+    for (i = 0; i < ARRAY_SIZE(info.block_sizes); i++) {
+        uint64_t sizes = ldq_le_p(&info.block_sizes[i]);
+
+        /* Bit n set: blocks of 2^n bytes are supported */
+        if (i < DCD_NUM_REGIONS) {
+            g_assert_cmphex(sizes & DCD_BLOCK_SIZE, ==, DCD_BLOCK_SIZE);
+        } else {
+            g_assert_cmphex(sizes, ==, 0);
+        }
+    }
+
+    /* The host reaches the same device through the switch */
+    g_assert_cmphex(dcd_get_dc_config(d, &cfg), ==, CXL_RC_SUCCESS);
+    g_assert_cmpuint(cfg.num_regions, ==, DCD_NUM_REGIONS);
+    g_assert_cmphex(cfg.regions[1].base, ==, DCD_REGION_LEN);
+    dcd_quit(d);
+}
+
+/* Region 1 extents, named by DPA as the FM API names them */
+static const DcdExtent fm_extents[] = {
+    { .dpa = DCD_REGION_LEN, .len = 128 * MiB },
+    { .dpa = DCD_REGION_LEN + 256 * MiB, .len = 2 * MiB },
+};
+
+static void test_fm_add_prescriptive(void)
+{
+    Dcd *d = dcd_switch_boot();
+    g_autoptr(GArray) events = NULL;
+    g_autofree DcdExtent *accept = NULL;
+    uint32_t gen0;
+
+    gen0 = dcd_generation(d);
+    g_assert_cmphex(dcd_fm_initiate(d, CXL_OP_FM_INITIATE_ADD, 1,
+                                    CXL_FM_SELECT_PRESCRIPTIVE, 0,
+                                    fm_extents, ARRAY_SIZE(fm_extents)),
+                    ==, CXL_RC_SUCCESS);
+    g_assert_cmphex(dcd_event_status(d) & BIT(CXL_EVENT_LOG_DC), !=, 0);
+    events = dcd_drain_dc_events(d);
+    assert_add_events(events, fm_extents, ARRAY_SIZE(fm_extents));
+    assert_events_region(events, 1);
+    /* Nothing is the host's until it answers */
+    assert_fm_extent_list(d, NULL, 0, gen0);
+
+    accept = dcd_event_extents(events);
+    g_assert_cmphex(dcd_add_response(d, accept, events->len), ==,
+                    CXL_RC_SUCCESS);
+    g_assert_cmpuint(dcd_generation(d), !=, gen0);
+    assert_fm_extent_list(d, fm_extents, ARRAY_SIZE(fm_extents),
+                          dcd_generation(d));
+    /* One extent per call too, to cover paging */
+    g_clear_pointer(&events, g_array_unref);
+    events = dcd_fm_extents(d, 1, NULL);
+    assert_extents(events, fm_extents, ARRAY_SIZE(fm_extents));
+    dcd_quit(d);
+}
+
+/* Free and contiguous: the FM names a length, the device the extents */
+static void test_fm_add_free(void)
+{
+    Dcd *d = dcd_switch_boot();
+    const DcdExtent used = { .dpa = 2 * MiB, .len = 2 * MiB };
+    const DcdExtent chosen[] = {
+        { .dpa = 0, .len = 2 * MiB },
+        { .dpa = 4 * MiB, .len = 4 * MiB },
+        { .dpa = DCD_REGION_LEN, .len = 8 * MiB },
+    };
+    g_autoptr(GArray) events = NULL;
+
+    events = dcd_fm_add_accept(d, 0, CXL_FM_SELECT_PRESCRIPTIVE, 0, &used,
+                               1);
+    g_clear_pointer(&events, g_array_unref);
+    events = dcd_fm_add_accept(d, 0, CXL_FM_SELECT_FREE, 6 * MiB, NULL, 0);
+    assert_add_events(events, chosen, 2);
+    g_clear_pointer(&events, g_array_unref);
+    events = dcd_fm_add_accept(d, 1, CXL_FM_SELECT_CONTIGUOUS, 8 * MiB,
+                               NULL, 0);
+    assert_add_events(events, &chosen[2], 1);
+    assert_fm_extent_list(d, (DcdExtent[]) { chosen[0], used, chosen[1],
+                                             chosen[2] }, 4,
+                          dcd_generation(d));
+    dcd_quit(d);
+}
+
+static void test_fm_release(void)
+{
+    Dcd *d = dcd_switch_boot();
+    const DcdExtent third = { .dpa = 256 * MiB, .len = 2 * MiB };
+    g_autoptr(GArray) events = NULL;
+    uint32_t gen;
+
+    events = dcd_fm_add_accept(d, 0, CXL_FM_SELECT_PRESCRIPTIVE, 0,
+                               two_extents, 2);
+    gen = dcd_generation(d);
+
+    /* Prescriptive: the host is asked and gives the capacity back */
+    g_assert_cmphex(dcd_fm_initiate(d, CXL_OP_FM_INITIATE_RELEASE, 0,
+                                    CXL_FM_REMOVE_PRESCRIPTIVE, 0,
+                                    two_extents, 2),
+                    ==, CXL_RC_SUCCESS);
+    g_clear_pointer(&events, g_array_unref);
+    events = dcd_drain_dc_events(d);
+    assert_release_events(events, CXL_DC_EVENT_RELEASE, two_extents, 2);
+    assert_events_region(events, 0);
+    /* Still the host's until it releases */
+    assert_fm_extent_list(d, two_extents, 2, gen);
+    g_assert_cmphex(dcd_release(d, two_extents, 2), ==, CXL_RC_SUCCESS);
+    g_assert_cmpuint(dcd_generation(d), !=, gen);
+    assert_fm_extent_list(d, NULL, 0, dcd_generation(d));
+
+    /* Forced: gone at once, the host is only told */
+    g_clear_pointer(&events, g_array_unref);
+    events = dcd_fm_add_accept(d, 0, CXL_FM_SELECT_PRESCRIPTIVE, 0, &third,
+                               1);
+    gen = dcd_generation(d);
+    g_assert_cmphex(dcd_fm_initiate(d, CXL_OP_FM_INITIATE_RELEASE, 0,
+                                    CXL_FM_REMOVE_PRESCRIPTIVE |
+                                    CXL_FM_RELEASE_FORCED, 0, &third, 1),
+                    ==, CXL_RC_SUCCESS);
+    g_assert_cmpuint(dcd_generation(d), !=, gen);
+    assert_fm_extent_list(d, NULL, 0, dcd_generation(d));
+    g_clear_pointer(&events, g_array_unref);
+    events = dcd_drain_dc_events(d);
+    assert_release_events(events, CXL_DC_EVENT_FORCED_RELEASE, &third, 1);
+    g_assert_cmphex(dcd_release(d, &third, 1), ==, CXL_RC_INVALID_PA);
+    dcd_quit(d);
+}
+
+/*
+ * Refused Initiate requests, on a device with an accepted extent in
+ * region 0 and a pending one in region 1: the tunneled return code
+ * names the fault and nothing changes.
+ */
+static const DcdExtent fm_accepted = { .dpa = 0, .len = 2 * MiB };
+static const DcdExtent fm_pending = { .dpa = DCD_REGION_LEN, .len = 4 * MiB };
+
+static const struct {
+    const char *what;
+    uint16_t opcode;
+    uint16_t host_id;
+    uint8_t region;
+    uint8_t policy;
+    uint64_t len;
+    uint32_t count;             /* Extent Count */
+    uint32_t n;                 /* extents in the payload */
+    DcdExtent ext[2];
+    uint16_t rc;
+} fm_bad_requests[] = {
+    { "add: 2 extents counted, 1 sent", CXL_OP_FM_INITIATE_ADD, 0, 0,
+      CXL_FM_SELECT_PRESCRIPTIVE, 0, 2, 1,
+      { { 8 * MiB, 2 * MiB } }, CXL_RC_INVALID_PL_LEN },
+    { "add: 2^32 - 1 extents counted, 1 sent", CXL_OP_FM_INITIATE_ADD, 0, 0,
+      CXL_FM_SELECT_PRESCRIPTIVE, 0, UINT32_MAX, 1,
+      { { 8 * MiB, 2 * MiB } }, CXL_RC_INVALID_PL_LEN },
+    { "release: 2 extents counted, 1 sent", CXL_OP_FM_INITIATE_RELEASE, 0,
+      0, CXL_FM_REMOVE_PRESCRIPTIVE, 0, 2, 1,
+      { { 0, 2 * MiB } }, CXL_RC_INVALID_PL_LEN },
+    { "add: region 2", CXL_OP_FM_INITIATE_ADD, 0, DCD_NUM_REGIONS,
+      CXL_FM_SELECT_PRESCRIPTIVE, 0, 1, 1,
+      { { 2 * DCD_REGION_LEN, 2 * MiB } }, CXL_RC_INVALID_INPUT },
+    { "release: region 2", CXL_OP_FM_INITIATE_RELEASE, 0, DCD_NUM_REGIONS,
+      CXL_FM_REMOVE_PRESCRIPTIVE, 0, 1, 1,
+      { { 2 * DCD_REGION_LEN, 2 * MiB } }, CXL_RC_INVALID_INPUT },
+    { "add: host 1", CXL_OP_FM_INITIATE_ADD, 1, 0,
+      CXL_FM_SELECT_PRESCRIPTIVE, 0, 1, 1,
+      { { 8 * MiB, 2 * MiB } }, CXL_RC_INVALID_INPUT },
+    { "add: overlaps the pending extent", CXL_OP_FM_INITIATE_ADD, 0, 1,
+      CXL_FM_SELECT_PRESCRIPTIVE, 0, 1, 1,
+      { { DCD_REGION_LEN + 2 * MiB, 2 * MiB } }, CXL_RC_INVALID_INPUT },
+    { "add: overlaps the accepted extent", CXL_OP_FM_INITIATE_ADD, 0, 0,
+      CXL_FM_SELECT_PRESCRIPTIVE, 0, 1, 1,
+      { { 0, 4 * MiB } }, CXL_RC_INVALID_INPUT },
+    { "add: extents overlap each other", CXL_OP_FM_INITIATE_ADD, 0, 0,
+      CXL_FM_SELECT_PRESCRIPTIVE, 0, 2, 2,
+      { { 8 * MiB, 4 * MiB }, { 10 * MiB, 2 * MiB } },
+      CXL_RC_INVALID_INPUT },
+    { "add: DPA below the region", CXL_OP_FM_INITIATE_ADD, 0, 1,
+      CXL_FM_SELECT_PRESCRIPTIVE, 0, 1, 1,
+      { { 8 * MiB, 2 * MiB } }, CXL_RC_INVALID_PA },
+    { "add: beyond the region", CXL_OP_FM_INITIATE_ADD, 0, 0,
+      CXL_FM_SELECT_PRESCRIPTIVE, 0, 1, 1,
+      { { DCD_REGION_LEN - 2 * MiB, 4 * MiB } }, CXL_RC_INVALID_INPUT },
+    { "add: misaligned", CXL_OP_FM_INITIATE_ADD, 0, 0,
+      CXL_FM_SELECT_PRESCRIPTIVE, 0, 1, 1,
+      { { 8 * MiB + 4096, 2 * MiB } }, CXL_RC_INVALID_INPUT },
+    { "add: no extent", CXL_OP_FM_INITIATE_ADD, 0, 0,
+      CXL_FM_SELECT_PRESCRIPTIVE, 0, 0, 0, { }, CXL_RC_INVALID_INPUT },
+    { "add: free, length 0", CXL_OP_FM_INITIATE_ADD, 0, 0,
+      CXL_FM_SELECT_FREE, 0, 0, 0, { }, CXL_RC_INVALID_INPUT },
+    { "add: contiguous, larger than the region", CXL_OP_FM_INITIATE_ADD, 0,
+      0, CXL_FM_SELECT_CONTIGUOUS, DCD_REGION_LEN, 0, 0, { },
+      CXL_RC_INVALID_INPUT },
+    { "add: enable shared access", CXL_OP_FM_INITIATE_ADD, 0, 0,
+      CXL_FM_SELECT_PRESCRIPTIVE + 1, 0, 1, 1,
+      { { 8 * MiB, 2 * MiB } }, CXL_RC_INVALID_INPUT },
+    { "release: the pending extent", CXL_OP_FM_INITIATE_RELEASE, 0, 1,
+      CXL_FM_REMOVE_PRESCRIPTIVE, 0, 1, 1,
+      { { DCD_REGION_LEN, 4 * MiB } }, CXL_RC_INVALID_INPUT },
+    { "release: free capacity", CXL_OP_FM_INITIATE_RELEASE, 0, 0,
+      CXL_FM_REMOVE_PRESCRIPTIVE, 0, 1, 1,
+      { { 8 * MiB, 2 * MiB } }, CXL_RC_INVALID_INPUT },
+    { "release: tag-based, null tag", CXL_OP_FM_INITIATE_RELEASE, 0, 0,
+      CXL_FM_REMOVE_TAG_BASED, 0, 0, 0, { }, CXL_RC_INVALID_INPUT },
+};
+
+/* Nothing reached the host, and both see the extent list unchanged */
+static void assert_fm_unchanged(Dcd *d, uint32_t gen)
+{
+    g_autoptr(GArray) events = NULL;
+
+    g_assert_cmphex(dcd_event_status(d) & BIT(CXL_EVENT_LOG_DC), ==, 0);
+    events = dcd_drain_dc_events(d);
+    g_assert_cmpuint(events->len, ==, 0);
+    assert_fm_extent_list(d, &fm_accepted, 1, gen);
+}
+
+static void test_fm_errors(void)
+{
+    Dcd *d = dcd_switch_boot();
+    g_autoptr(GArray) pending = NULL;
+    g_autofree DcdTunnelOut *rsp = g_malloc0(d->fm.payload_max);
+    DcdFmGetExtentsIn get = { 0 };
+    size_t size, len;
+    uint32_t gen;
+    guint i;
+
+    g_array_unref(dcd_fm_add_accept(d, 0, CXL_FM_SELECT_PRESCRIPTIVE, 0,
+                                    &fm_accepted, 1));
+    g_assert_cmphex(dcd_fm_initiate(d, CXL_OP_FM_INITIATE_ADD, 1,
+                                    CXL_FM_SELECT_PRESCRIPTIVE, 0,
+                                    &fm_pending, 1),
+                    ==, CXL_RC_SUCCESS);
+    pending = dcd_drain_dc_events(d);
+    g_assert_cmpuint(pending->len, ==, 1);
+    gen = dcd_generation(d);
+
+    for (i = 0; i < ARRAY_SIZE(fm_bad_requests); i++) {
+        g_autofree DcdFmInitiateIn *in = NULL;
+
+        g_test_message("%s", fm_bad_requests[i].what);
+        in = dcd_fm_initiate_in(fm_bad_requests[i].region,
+                                fm_bad_requests[i].policy,
+                                fm_bad_requests[i].len,
+                                fm_bad_requests[i].ext,
+                                fm_bad_requests[i].n, &size);
+        stw_le_p(&in->host_id, fm_bad_requests[i].host_id);
+        stl_le_p(&in->count, fm_bad_requests[i].count);
+        g_assert_cmphex(dcd_fm(d, fm_bad_requests[i].opcode, in, size,
+                               NULL, NULL),
+                        ==, fm_bad_requests[i].rc);
+        assert_fm_unchanged(d, gen);
+    }
+
+    /* Payloads shorter than the fixed fields */
+    {
+        g_autofree DcdFmInitiateIn *in = NULL;
+
+        in = dcd_fm_initiate_in(0, CXL_FM_SELECT_FREE, 2 * MiB, NULL, 0,
+                                &size);
+        g_assert_cmphex(dcd_fm(d, CXL_OP_FM_INITIATE_ADD, in, size - 1,
+                               NULL, NULL),
+                        ==, CXL_RC_INVALID_PL_LEN);
+        g_assert_cmphex(dcd_fm(d, CXL_OP_FM_INITIATE_RELEASE, in, size - 1,
+                               NULL, NULL),
+                        ==, CXL_RC_INVALID_PL_LEN);
+    }
+    g_assert_cmphex(dcd_fm(d, CXL_OP_FM_GET_DC_EXTENTS, &get,
+                           sizeof(get) - 1, NULL, NULL),
+                    ==, CXL_RC_INVALID_PL_LEN);
+    /* No device behind the other downstream port: nothing to tunnel to */
+    g_assert_cmphex(dcd_tunnel_run(d, DCD_SW_PORT_EMPTY,
+                                   CXL_OP_FM_GET_DCD_INFO, NULL, 0, rsp,
+                                   &len),
+                    ==, CXL_RC_INVALID_INPUT);
+    assert_fm_unchanged(d, gen);
+
+    /* The pending offer is intact: the host can still accept it */
+    g_assert_cmphex(dcd_add_response(d, &fm_pending, 1), ==,
+                    CXL_RC_SUCCESS);
+    assert_fm_extent_list(d, (DcdExtent[]) { fm_accepted, fm_pending }, 2,
+                          dcd_generation(d));
+    dcd_quit(d);
+}
+
+/*
+ * The walkthrough of docs/system/devices/cxl.rst, "Dynamic Capacity
+ * Devices", run as written: its command line starts the machine, each
+ * "->" line is sent over QMP and the "<-" lines that follow must match
+ * the reply or the event (timestamps aside).  A comment
+ * ".. walkthrough-host: accept" or "release" makes the host driver
+ * accept every extent offered, or release every range asked for.
+ */
+typedef struct DocBlock {
+    char *host_action;          /* set for a walkthrough-host comment */
+    GPtrArray *lines;           /* of char *: a literal block */
+} DocBlock;
+
+static void doc_block_free(gpointer p)
+{
+    DocBlock *b = p;
+
+    g_free(b->host_action);
+    if (b->lines) {
+        g_ptr_array_unref(b->lines);
+    }
+    g_free(b);
+}
+
+/* The literal blocks and host comments of the DCD section, in order */
+static GPtrArray *doc_walkthrough(void)
+{
+    g_autofree char *path = g_test_build_filename(G_TEST_DIST, "..", "..",
+                                                  "docs", "system",
+                                                  "devices", "cxl.rst",
+                                                  NULL);
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    GPtrArray *blocks = g_ptr_array_new_with_free_func(doc_block_free);
+    bool in_section = false, want_block = false;
+    int i;
+
+    g_assert(g_file_get_contents(path, &text, NULL, NULL));
+    lines = g_strsplit(text, "\n", -1);
+    for (i = 0; lines[i]; i++) {
+        const char *l = lines[i];
+
+        if (lines[i + 1] && g_str_has_prefix(lines[i + 1], "---")) {
+            in_section = !strcmp(l, "Dynamic Capacity Devices");
+            continue;
+        }
+        if (!in_section) {
+            continue;
+        }
+        if (g_str_has_prefix(l, ".. walkthrough-host: ")) {
+            DocBlock *b = g_new0(DocBlock, 1);
+
+            b->host_action = g_strdup(l + strlen(".. walkthrough-host: "));
+            g_ptr_array_add(blocks, b);
+        } else if (g_str_has_suffix(l, "::")) {
+            want_block = true;
+        } else if (want_block && l[0] == ' ') {
+            DocBlock *b = g_new0(DocBlock, 1);
+
+            b->lines = g_ptr_array_new_with_free_func(g_free);
+            for (; lines[i] && (lines[i][0] == ' ' || !lines[i][0]); i++) {
+                if (lines[i][0]) {
+                    g_ptr_array_add(b->lines, g_strstrip(g_strdup(lines[i])));
+                }
+            }
+            i--;
+            want_block = false;
+            g_ptr_array_add(blocks, b);
+        }
+    }
+    g_assert_cmpuint(blocks->len, >, 0);
+    return blocks;
+}
+
+/* Join the lines of the QMP message at *@i, which starts "->" or "<-" */
+static char *doc_message(GPtrArray *lines, guint *i)
+{
+    GString *s = g_string_new(g_ptr_array_index(lines, *i));
+
+    for ((*i)++; *i < lines->len; (*i)++) {
+        const char *l = g_ptr_array_index(lines, *i);
+
+        if (g_str_has_prefix(l, "->") || g_str_has_prefix(l, "<-")) {
+            break;
+        }
+        g_string_append_c(s, ' ');
+        g_string_append(s, l);
+    }
+    return g_string_free(s, false);
+}
+
+static void assert_qobject_equal(QObject *got, QObject *exp)
+{
+    if (!qobject_is_equal(got, exp)) {
+        g_autoptr(GString) g = qobject_to_json_pretty(got, true);
+        g_autoptr(GString) e = qobject_to_json_pretty(exp, true);
+
+        g_error("got:\n%s\nexpected:\n%s", g->str, e->str);
+    }
+}
+
+/* The machine of a "qemu-system-x86_64 ..." block, without -qmp */
+static Dcd *doc_start(GPtrArray *lines)
+{
+    g_autoptr(GString) cmd = g_string_new(NULL);
+    g_autoptr(GString) args = g_string_new(NULL);
+    g_auto(GStrv) words = NULL;
+    guint i;
+
+    for (i = 0; i < lines->len; i++) {
+        const char *l = g_ptr_array_index(lines, i);
+
+        g_string_append(cmd, l);
+        if (g_str_has_suffix(cmd->str, "\\")) {
+            g_string_truncate(cmd, cmd->len - 1);
+        }
+        g_string_append_c(cmd, ' ');
+    }
+    words = g_strsplit_set(cmd->str, " ", -1);
+    g_assert_cmpstr(words[0], ==, "qemu-system-x86_64");
+    for (i = 1; words[i]; i++) {
+        if (!strcmp(words[i], "-qmp")) {
+            i++;
+        } else if (words[i][0]) {
+            g_string_append_printf(args, "%s ", words[i]);
+        }
+    }
+    return dcd_probe(qtest_init(args->str));
+}
+
+/* Play the host: accept every extent offered, or release all asked for */
+static void doc_host(Dcd *d, const char *action)
+{
+    g_autoptr(GArray) events = dcd_drain_dc_events(d);
+    g_autofree DcdExtent *exts = dcd_event_extents(events);
+
+    g_assert_cmpuint(events->len, >, 0);
+    if (!strcmp(action, "accept")) {
+        g_assert_cmphex(dcd_add_response(d, exts, events->len), ==,
+                        CXL_RC_SUCCESS);
+    } else if (!strcmp(action, "release")) {
+        g_assert_cmphex(dcd_release(d, exts, events->len), ==,
+                        CXL_RC_SUCCESS);
+    } else {
+        g_error("unknown walkthrough-host action '%s'", action);
+    }
+}
+
+static void doc_qmp(Dcd *d, GPtrArray *lines)
+{
+    g_autoptr(QDict) reply = NULL;
+    guint i = 0;
+
+    while (i < lines->len) {
+        g_autofree char *msg = doc_message(lines, &i);
+        QObject *obj = qobject_from_json(msg + 2, &error_abort);
+
+        if (g_str_has_prefix(msg, "->")) {
+            g_assert(!reply);
+            reply = qtest_qmp(d->qts, "%p", obj);
+        } else {
+            g_autoptr(QDict) exp = qobject_to(QDict, obj);
+
+            if (qdict_haskey(exp, "event")) {
+                g_autoptr(QDict) ev = qtest_qmp_eventwait_ref(
+                    d->qts, qdict_get_str(exp, "event"));
+
+                assert_qobject_equal(qdict_get(ev, "data"),
+                                     qdict_get(exp, "data"));
+            } else {
+                g_assert(reply);
+                qdict_del(reply, "id");
+                assert_qobject_equal(QOBJECT(reply), QOBJECT(exp));
+                qobject_unref(reply);
+                reply = NULL;
+            }
+        }
+    }
+    g_assert(!reply);
+}
+
+static void test_doc_walkthrough(void)
+{
+    g_autoptr(GPtrArray) blocks = doc_walkthrough();
+    unsigned qmp = 0, host = 0;
+    Dcd *d = NULL;
+    guint i;
+
+    for (i = 0; i < blocks->len; i++) {
+        DocBlock *b = g_ptr_array_index(blocks, i);
+        const char *first = b->lines ? g_ptr_array_index(b->lines, 0) : "";
+
+        if (b->host_action) {
+            g_assert(d);
+            doc_host(d, b->host_action);
+            host++;
+        } else if (g_str_has_prefix(first, "qemu-system-x86_64")) {
+            g_assert(!d);
+            d = doc_start(b->lines);
+        } else if (g_str_has_prefix(first, "->") ||
+                   g_str_has_prefix(first, "<-")) {
+            g_assert(d);
+            doc_qmp(d, b->lines);
+            qmp++;
+        }
+    }
+    /* The walkthrough has all its parts: nothing was skipped. */
+    g_assert(d);
+    g_assert_cmpuint(qmp, >=, 5);
+    g_assert_cmpuint(host, ==, 2);
+    dcd_quit(d);
+}
+
+/* QMP events and query-cxl-dynamic-capacity */
+
+static const char *const dcd_event_names[] = {
+    "CXL_DYNAMIC_CAPACITY_ACCEPTED",
+    "CXL_DYNAMIC_CAPACITY_REJECTED",
+    "CXL_DYNAMIC_CAPACITY_RELEASED",
+    "CXL_DYNAMIC_CAPACITY_SANITIZED",
+};
+
+/*
+ * Wait for event @name and return its data; assert that no other
+ * dynamic capacity event came with it: each change is reported once.
+ */
+static QDict *dcd_event_once(Dcd *d, const char *name)
+{
+    QDict *ev = qtest_qmp_eventwait_ref(d->qts, name);
+    QDict *data = qdict_get_qdict(ev, "data");
+    guint i;
+
+    qobject_ref(data);
+    qobject_unref(ev);
+    g_assert_cmpstr(qdict_get_str(data, "path"), ==, DCD_PATH);
+    /* A round trip, so that any further event has arrived by now */
+    assert_ok(qtest_qmp(d->qts, "{'execute': 'query-status'}"));
+    for (i = 0; i < ARRAY_SIZE(dcd_event_names); i++) {
+        QDict *more = qtest_qmp_event_ref(d->qts, dcd_event_names[i]);
+
+        if (more) {
+            g_error("unexpected second event %s", dcd_event_names[i]);
+        }
+    }
+    return data;
+}
+
+/* Parse an extent of a QMP reply into the host's view of it. */
+static DcdExtent qmp_extent(QDict *e)
+{
+    DcdExtent ext = {
+        .dpa = qdict_get_int(e, "region") * DCD_REGION_LEN +
+               qdict_get_int(e, "offset"),
+        .len = qdict_get_int(e, "length"),
+        .shared_seq = qdict_get_int(e, "shared-sequence"),
+    };
+
+    if (qdict_haskey(e, "tag")) {
+        QemuUUID tag;
+
+        g_assert(qemu_uuid_parse(qdict_get_str(e, "tag"), &tag) == 0);
+        memcpy(ext.tag, tag.data, sizeof(ext.tag));
+    }
+    return ext;
+}
+
+/* Assert that the extent list @list of an event is exactly @exp. */
+static void assert_qmp_extents(QList *list, const DcdExtent *exp, guint n)
+{
+    QListEntry *entry;
+    guint i = 0;
+
+    QLIST_FOREACH_ENTRY(list, entry) {
+        DcdExtent got = qmp_extent(qobject_to(QDict, entry->value));
+
+        g_assert_cmpuint(i, <, n);
+        assert_extent(&got, exp[i].dpa, exp[i].len);
+        i++;
+    }
+    g_assert_cmpuint(i, ==, n);
+}
+
+/*
+ * query-cxl-dynamic-capacity and the host's Get Dynamic Capacity Extent
+ * List agree on every extent (address, length, tag and sequence, in the
+ * host's byte layout), on their number and on the generation.
+ */
+static void assert_query_matches_host(Dcd *d)
+{
+    QDict *rsp = qtest_qmp(d->qts, "{'execute': 'query-cxl-dynamic-capacity',"
+                           " 'arguments': {'path': %s}}", DCD_PATH);
+    QList *devs = qdict_get_qlist(rsp, "return");
+    QDict *info = qobject_to(QDict, qlist_peek(devs));
+    g_autoptr(GArray) host = g_array_new(false, true, sizeof(DcdExtent));
+    g_autoptr(GArray) seen = g_array_new(false, true, sizeof(DcdExtent));
+    QListEntry *r, *e;
+    uint32_t total, gen;
+    guint i;
+
+    g_assert_cmpuint(qlist_size(devs), ==, 1);
+    g_assert_cmpstr(qdict_get_str(info, "path"), ==, DCD_PATH);
+    QLIST_FOREACH_ENTRY(qdict_get_qlist(info, "regions"), r) {
+        QDict *region = qobject_to(QDict, r->value);
+
+        QLIST_FOREACH_ENTRY(qdict_get_qlist(region, "accepted"), e) {
+            DcdExtent ext = qmp_extent(qobject_to(QDict, e->value));
+
+            g_array_append_val(seen, ext);
+        }
+    }
+    do {
+        g_assert_cmphex(dcd_get_extent_list(d, host->len, 64, host, &total,
+                                            &gen), ==, CXL_RC_SUCCESS);
+    } while (host->len < total);
+    g_assert_cmpuint(seen->len, ==, host->len);
+    for (i = 0; i < host->len; i++) {
+        DcdExtent *a = &g_array_index(seen, DcdExtent, i);
+        DcdExtent *b = &g_array_index(host, DcdExtent, i);
+
+        g_assert_cmphex(a->dpa, ==, b->dpa);
+        g_assert_cmphex(a->len, ==, b->len);
+        g_assert(!memcmp(a->tag, b->tag, sizeof(a->tag)));
+        g_assert_cmpuint(a->shared_seq, ==, b->shared_seq);
+    }
+    g_assert_cmpuint(qdict_get_int(info, "generation"), ==, gen);
+    qobject_unref(rsp);
+}
+
+static void test_events_accept_all(void)
+{
+    Dcd *d = dcd_boot();
+    g_autoptr(QDict) ev = NULL;
+
+    dcd_add_accept(d, 0, TWO_EXTENTS);
+    ev = dcd_event_once(d, "CXL_DYNAMIC_CAPACITY_ACCEPTED");
+    g_assert_cmpint(qdict_get_int(ev, "host-id"), ==, 0);
+    g_assert_cmpint(qdict_get_int(ev, "region"), ==, 0);
+    assert_qmp_extents(qdict_get_qlist(ev, "accepted"), two_extents, 2);
+    assert_qmp_extents(qdict_get_qlist(ev, "declined"), NULL, 0);
+    assert_query_matches_host(d);
+    dcd_quit(d);
+}
+
+static void test_events_accept_part(void)
+{
+    Dcd *d = dcd_boot();
+    g_autoptr(GArray) events = dcd_offer(d, 1, TWO_EXTENTS);
+    const DcdExtent part = { .dpa = DCD_REGION_LEN + 128 * MiB,
+                             .len = 64 * MiB };
+    g_autoptr(QDict) ev = NULL;
+
+    g_assert_cmphex(dcd_add_response(d, &part, 1), ==, CXL_RC_SUCCESS);
+    ev = dcd_event_once(d, "CXL_DYNAMIC_CAPACITY_ACCEPTED");
+    g_assert_cmpint(qdict_get_int(ev, "region"), ==, 1);
+    assert_qmp_extents(qdict_get_qlist(ev, "accepted"), &part, 1);
+    assert_qmp_extents(qdict_get_qlist(ev, "declined"), (DcdExtent[]) {
+                           { .dpa = DCD_REGION_LEN, .len = 128 * MiB },
+                           { .dpa = DCD_REGION_LEN + 192 * MiB,
+                             .len = 64 * MiB } }, 2);
+    assert_query_matches_host(d);
+    dcd_quit(d);
+}
+
+static void test_events_reject(void)
+{
+    Dcd *d = dcd_boot();
+    g_autoptr(GArray) events = dcd_offer(d, 0, TWO_EXTENTS);
+    g_autoptr(QDict) ev = NULL;
+
+    g_assert_cmphex(dcd_add_response(d, NULL, 0), ==, CXL_RC_SUCCESS);
+    ev = dcd_event_once(d, "CXL_DYNAMIC_CAPACITY_REJECTED");
+    assert_qmp_extents(qdict_get_qlist(ev, "extents"), two_extents, 2);
+    assert_query_matches_host(d);
+    dcd_quit(d);
+}
+
+/* Release @ext and check the RELEASED event names it and @reason. */
+static void expect_released(Dcd *d, const DcdExtent *ext,
+                            const char *reason)
+{
+    g_autoptr(QDict) ev = dcd_event_once(d, "CXL_DYNAMIC_CAPACITY_RELEASED");
+
+    g_assert_cmpstr(qdict_get_str(ev, "reason"), ==, reason);
+    assert_qmp_extents(qdict_get_qlist(ev, "extents"), ext, 1);
+    assert_query_matches_host(d);
+}
+
+static void dcd_accept_two(Dcd *d)
+{
+    dcd_add_accept(d, 0, TWO_EXTENTS);
+    qobject_unref(dcd_event_once(d, "CXL_DYNAMIC_CAPACITY_ACCEPTED"));
+}
+
+static void test_events_host_release(void)
+{
+    Dcd *d = dcd_boot();
+
+    dcd_accept_two(d);
+    g_assert_cmphex(dcd_release(d, &two_extents[0], 1), ==, CXL_RC_SUCCESS);
+    expect_released(d, &two_extents[0], "host");
+    dcd_quit(d);
+}
+
+static void test_events_fm_release(void)
+{
+    Dcd *d = dcd_boot();
+    g_autoptr(GArray) events = NULL;
+
+    dcd_accept_two(d);
+    assert_ok(dcd_qmp_release(d->qts,
+                              "{'host-id': 0, 'removal-policy': 'prescriptive',"
+                              " 'region': 0, 'extents': [{'offset': 134217728,"
+                              " 'len': 134217728}]}"));
+    events = dcd_drain_dc_events(d);
+    g_assert_cmpuint(events->len, ==, 1);
+    g_assert_cmphex(dcd_release(d, &two_extents[1], 1), ==, CXL_RC_SUCCESS);
+    expect_released(d, &two_extents[1], "requested");
+    dcd_quit(d);
+}
+
+static void test_events_forced(void)
+{
+    Dcd *d = dcd_boot();
+
+    dcd_accept_two(d);
+    assert_ok(dcd_qmp_release(d->qts,
+                              "{'host-id': 0, 'removal-policy': 'prescriptive',"
+                              " 'forced-removal': true, 'region': 0,"
+                              " 'extents': [{'offset': 0,"
+                              " 'len': 134217728}]}"));
+    expect_released(d, &two_extents[0], "forced");
+    dcd_quit(d);
+}
+
+static void test_events_sanitize(void)
+{
+    Dcd *d = dcd_boot();
+    g_autoptr(GArray) events = NULL;
+    g_autoptr(QDict) ev = NULL;
+
+    dcd_accept_two(d);
+    assert_ok(dcd_qmp_release(d->qts,
+                              "{'host-id': 0, 'removal-policy': 'prescriptive',"
+                              " 'sanitize-on-release': true, 'region': 0,"
+                              " 'extents': [{'offset': 0,"
+                              " 'len': 134217728}]}"));
+    events = dcd_drain_dc_events(d);
+    g_assert_cmphex(dcd_release(d, &two_extents[0], 1), ==, CXL_RC_SUCCESS);
+    ev = qtest_qmp_eventwait_ref(d->qts, "CXL_DYNAMIC_CAPACITY_RELEASED");
+    qobject_unref(ev);
+    ev = dcd_event_once(d, "CXL_DYNAMIC_CAPACITY_SANITIZED");
+    assert_qmp_extents(qdict_get_qlist(ev, "extents"), &two_extents[0], 1);
+    assert_query_matches_host(d);
+    dcd_quit(d);
+}
+
+/*
+ * A tunnel request whose CCI message claims a longer payload than the
+ * request carries is refused by the switch, not passed on to read past
+ * the end of the input (upstream QEMU over-read it).
+ */
+static void test_fm_tunnel_length(void)
+{
+    Dcd *d = dcd_switch_boot();
+    size_t len = sizeof(DcdTunnelIn) + 8;
+    g_autofree DcdTunnelIn *req = g_malloc0(len);
+    g_autofree uint8_t *rsp = g_malloc0(d->fm.payload_max);
+    size_t rsp_len = d->fm.payload_max;
+
+    req->port_or_ld = DCD_SW_PORT;
+    req->target_type = CXL_TUNNEL_TARGET_PORT_OR_LD;
+    stw_le_p(&req->size, sizeof(req->msg) + 8);
+    req->msg.category = CXL_CCI_CAT_REQ;
+    req->msg.command = CXL_OP_FM_INITIATE_ADD & 0xff;
+    req->msg.command_set = CXL_OP_FM_INITIATE_ADD >> 8;
+    st24_le_p(req->msg.pl_length, 0x1000);
+    g_assert_cmphex(dcd_mbox_run(&d->fm, CXL_OP_TUNNEL_MGMT, req, len, rsp,
+                                 &rsp_len), ==, CXL_RC_INVALID_PL_LEN);
+    dcd_quit(d);
+}
+
+/*
+ * CXL r3.1 Table 8-57: Event Interrupt Policy.
+ * Bits 1:0 of each setting are the mode, bits 7:4 the message number.
+ */
+typedef struct DcdIntPolicy {
+    uint8_t info;
+    uint8_t warn;
+    uint8_t failure;
+    uint8_t fatal;
+    uint8_t dyn_cap;
+} QEMU_PACKED DcdIntPolicy;
+QEMU_BUILD_BUG_ON(sizeof(DcdIntPolicy) != 0x5);
+
+#define CXL_INT_MSI_MSIX 0x1
+
+/*
+ * The host enables MSI/MSI-X for the Dynamic Capacity log and reads
+ * back the message number it must listen on: the one the device uses
+ * for that log, shared with the informational log.
+ */
+static void test_mbox_interrupt_policy(void)
+{
+    Dcd *d = dcd_boot();
+    DcdIntPolicy set = {
+        .info = CXL_INT_MSI_MSIX, .warn = CXL_INT_MSI_MSIX,
+        .failure = CXL_INT_MSI_MSIX, .fatal = CXL_INT_MSI_MSIX,
+        .dyn_cap = CXL_INT_MSI_MSIX,
+    };
+    DcdIntPolicy get = {};
+    size_t len = sizeof(get);
+
+    g_assert_cmphex(dcd_mbox(d, CXL_OP_SET_INT_POLICY, &set, sizeof(set),
+                             NULL, NULL), ==, CXL_RC_SUCCESS);
+    g_assert_cmphex(dcd_mbox(d, CXL_OP_GET_INT_POLICY, NULL, 0, &get, &len),
+                    ==, CXL_RC_SUCCESS);
+    g_assert_cmpuint(len, ==, sizeof(get));
+    g_assert_cmphex(get.dyn_cap & 0x3, ==, CXL_INT_MSI_MSIX);
+    g_assert_cmphex(get.info & 0x3, ==, CXL_INT_MSI_MSIX);
+    g_assert_cmphex(get.dyn_cap >> 4, ==, get.info >> 4);
+    g_assert_cmphex(get.dyn_cap >> 4, !=, 0);
+    dcd_quit(d);
+}
+
 
 int main(int argc, char **argv)
 {
@@ -2150,6 +3484,23 @@ int main(int argc, char **argv)
     qtest_add_func("/cxl/dcd/qmp/errors", test_qmp_errors);
     qtest_add_func("/cxl/dcd/mbox/response-nothing-pending",
                    test_mbox_response_nothing_pending);
+    qtest_add_func("/cxl/dcd/events/accept-all", test_events_accept_all);
+    qtest_add_func("/cxl/dcd/events/accept-part", test_events_accept_part);
+    qtest_add_func("/cxl/dcd/events/reject", test_events_reject);
+    qtest_add_func("/cxl/dcd/events/host-release", test_events_host_release);
+    qtest_add_func("/cxl/dcd/events/fm-release", test_events_fm_release);
+    qtest_add_func("/cxl/dcd/events/forced", test_events_forced);
+    qtest_add_func("/cxl/dcd/events/sanitize", test_events_sanitize);
+    qtest_add_func("/cxl/dcd/doc/walkthrough", test_doc_walkthrough);
+    qtest_add_func("/cxl/dcd/fm/tunnel-length", test_fm_tunnel_length);
+    qtest_add_func("/cxl/dcd/mbox/interrupt-policy",
+                   test_mbox_interrupt_policy);
+    qtest_add_func("/cxl/dcd/fm/get-dcd-info", test_fm_get_dcd_info);
+    qtest_add_func("/cxl/dcd/fm/initiate-add-prescriptive",
+                   test_fm_add_prescriptive);
+    qtest_add_func("/cxl/dcd/fm/initiate-add-free", test_fm_add_free);
+    qtest_add_func("/cxl/dcd/fm/initiate-release", test_fm_release);
+    qtest_add_func("/cxl/dcd/fm/errors", test_fm_errors);
 
     return g_test_run();
 }

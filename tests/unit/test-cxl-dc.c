@@ -16,11 +16,72 @@
 #define REGION1_BASE (256 * MiB)
 #define NBLOCKS (REGION_LEN / BS)
 
+/* A notice as the fixture saw it */
+typedef struct Notice {
+    CXLDCNoticeType type;
+    uint8_t region_id;
+    CXLDCReleaseReason reason;
+    GArray *extents;            /* CXLDCRange: dpa, len */
+    GArray *declined;
+} Notice;
+
 typedef struct Fixture {
     CXLDCState dc;
     GArray *sanitized;          /* CXLDCRange: dpa, len */
     unsigned queued_calls;
+    GArray *notices;            /* Notice */
 } Fixture;
+
+static GArray *ranges_of(const CXLDCExtentRaw *raw, uint32_t n)
+{
+    GArray *a = g_array_new(false, false, sizeof(CXLDCRange));
+    uint32_t i;
+
+    for (i = 0; i < n; i++) {
+        CXLDCRange r = { raw[i].start_dpa, raw[i].len };
+
+        g_array_append_val(a, r);
+    }
+    return a;
+}
+
+static void fx_notify(void *opaque, const CXLDCNotice *n)
+{
+    Fixture *f = opaque;
+    Notice rec = {
+        .type = n->type,
+        .region_id = n->region_id,
+        .reason = n->reason,
+        .extents = ranges_of(n->extents, n->nr_extents),
+        .declined = ranges_of(n->declined, n->nr_declined),
+    };
+
+    g_array_append_val(f->notices, rec);
+}
+
+static void clear_notices(Fixture *f)
+{
+    guint i;
+
+    for (i = 0; i < f->notices->len; i++) {
+        g_array_free(g_array_index(f->notices, Notice, i).extents, true);
+        g_array_free(g_array_index(f->notices, Notice, i).declined, true);
+    }
+    g_array_set_size(f->notices, 0);
+}
+
+/* Assert @a holds exactly the @n ranges of @exp */
+static void assert_ranges(GArray *a, const CXLDCRange *exp, guint n)
+{
+    guint i;
+
+    g_assert_cmpuint(a->len, ==, n);
+    for (i = 0; i < n; i++) {
+        g_assert_cmphex(g_array_index(a, CXLDCRange, i).offset, ==,
+                        exp[i].offset);
+        g_assert_cmphex(g_array_index(a, CXLDCRange, i).len, ==, exp[i].len);
+    }
+}
 
 static void fx_sanitize(void *opaque, uint64_t dpa, uint64_t len)
 {
@@ -40,12 +101,14 @@ static void fx_records_queued(void *opaque)
 static const CXLDCOps fx_ops = {
     .sanitize = fx_sanitize,
     .records_queued = fx_records_queued,
+    .notify = fx_notify,
 };
 
 static void fx_init(Fixture *f, uint32_t max_extents)
 {
     memset(f, 0, sizeof(*f));
     f->sanitized = g_array_new(false, false, sizeof(CXLDCRange));
+    f->notices = g_array_new(false, false, sizeof(Notice));
     cxl_dc_init(&f->dc, max_extents, 16, &fx_ops, f);
     g_assert(cxl_dc_add_region(&f->dc, 0, 256 * MiB, REGION_LEN, BS, 0,
                                false, &error_abort));
@@ -57,6 +120,8 @@ static void fx_cleanup(Fixture *f)
 {
     cxl_dc_cleanup(&f->dc);
     g_array_free(f->sanitized, true);
+    clear_notices(f);
+    g_array_free(f->notices, true);
 }
 
 static bool add(Fixture *f, uint8_t rid, const CXLDCRange *r, uint32_t n,
@@ -608,6 +673,126 @@ static void test_many_extents(void)
     cxl_dc_cleanup(&dc);
 }
 
+static Notice *notice(Fixture *f, guint i)
+{
+    g_assert_cmpuint(i, <, f->notices->len);
+    return &g_array_index(f->notices, Notice, i);
+}
+
+static void test_notices(void)
+{
+    Fixture f;
+    CXLDCRange offer[] = { { 0, 4 * BS }, { 8 * BS, BS } };
+    CXLDCRange part[] = { { BS, BS } };
+    CXLDCRange r1 = { 0, 2 * BS };
+    CXLDCRange r1_dpa = { REGION1_BASE, 2 * BS };
+    Notice *n;
+
+    fx_init(&f, 64);
+    /* Accept a part: the rest of the offer is declined. */
+    g_assert(add(&f, 0, offer, 2, &error_abort));
+    g_assert_cmpuint(f.notices->len, ==, 0);
+    g_assert_cmpint(respond(&f, part, 1, false), ==, CXL_DC_OK);
+    n = notice(&f, 0);
+    g_assert_cmpint(n->type, ==, CXL_DC_NOTICE_ACCEPTED);
+    g_assert_cmpuint(n->region_id, ==, 0);
+    assert_ranges(n->extents, part, 1);
+    assert_ranges(n->declined, (CXLDCRange[]) { { 0, BS }, { 2 * BS, 2 * BS },
+                                                { 8 * BS, BS } }, 3);
+    clear_notices(&f);
+
+    /* Reject: one notice listing everything offered */
+    g_assert(add(&f, 1, &r1, 1, &error_abort));
+    g_assert_cmpint(respond(&f, NULL, 0, false), ==, CXL_DC_OK);
+    n = notice(&f, 0);
+    g_assert_cmpint(n->type, ==, CXL_DC_NOTICE_REJECTED);
+    g_assert_cmpuint(n->region_id, ==, 1);
+    assert_ranges(n->extents, &r1_dpa, 1);
+    clear_notices(&f);
+
+    /* Released unasked, then in answer to a request with sanitize */
+    g_assert(add(&f, 1, &r1, 1, &error_abort));
+    g_assert_cmpint(respond(&f, &r1_dpa, 1, false), ==, CXL_DC_OK);
+    clear_notices(&f);
+    g_assert_cmpint(host_release(&f, BS, BS), ==, CXL_DC_OK);
+    n = notice(&f, 0);
+    g_assert_cmpint(n->type, ==, CXL_DC_NOTICE_RELEASED);
+    g_assert_cmpint(n->reason, ==, CXL_DC_RELEASE_HOST);
+    assert_ranges(n->extents, part, 1);
+    clear_notices(&f);
+    {
+        CXLDCReleaseRequest req = {
+            .region_id = 1, .policy = CXL_DC_REMOVE_PRESCRIPTIVE,
+            .sanitize = true, .nr_ranges = 1, .ranges = &r1,
+        };
+
+        g_assert(cxl_dc_request_release(&f.dc, &req, &error_abort));
+    }
+    g_assert_cmpuint(f.notices->len, ==, 0);
+    g_assert_cmpint(host_release(&f, REGION1_BASE, 2 * BS), ==, CXL_DC_OK);
+    g_assert_cmpuint(f.notices->len, ==, 2);
+    n = notice(&f, 0);
+    g_assert_cmpint(n->type, ==, CXL_DC_NOTICE_RELEASED);
+    g_assert_cmpint(n->reason, ==, CXL_DC_RELEASE_REQUESTED);
+    g_assert_cmpuint(n->region_id, ==, 1);
+    n = notice(&f, 1);
+    g_assert_cmpint(n->type, ==, CXL_DC_NOTICE_SANITIZED);
+    assert_ranges(n->extents, &r1_dpa, 1);
+    clear_notices(&f);
+
+    /* Forced */
+    g_assert(add(&f, 0, (CXLDCRange[]) { { 0, BS } }, 1, &error_abort));
+    g_assert_cmpint(respond(&f, (CXLDCRange[]) { { 0, BS } }, 1, false), ==,
+                    CXL_DC_OK);
+    clear_notices(&f);
+    g_assert(fm_release(&f, CXL_DC_REMOVE_PRESCRIPTIVE, true, false, NULL,
+                        (CXLDCRange[]) { { 0, BS } }, 1, &error_abort));
+    n = notice(&f, 0);
+    g_assert_cmpint(n->type, ==, CXL_DC_NOTICE_RELEASED);
+    g_assert_cmpint(n->reason, ==, CXL_DC_RELEASE_FORCED);
+    g_assert_cmpuint(f.notices->len, ==, 1);
+    fx_cleanup(&f);
+}
+
+/*
+ * A release request with sanitize over two extents, answered by one
+ * host release of both: both are sanitized, reported once.
+ */
+static void test_release_sanitize_all_spans(void)
+{
+    Fixture f;
+    QemuUUID tag;
+    CXLDCRange r[] = { { 0, 2 * BS }, { 4 * BS, BS } };
+    CXLDCAddRequest add_req = {
+        .policy = CXL_DC_SELECT_PRESCRIPTIVE, .has_tag = true,
+        .nr_ranges = 2, .ranges = r,
+    };
+    Notice *n;
+
+    fx_init(&f, 64);
+    qemu_uuid_generate(&tag);
+    add_req.tag = tag;
+    g_assert(cxl_dc_offer_add(&f.dc, &add_req, NULL, &error_abort));
+    g_assert_cmpint(respond(&f, r, 2, false), ==, CXL_DC_OK);
+    g_assert(fm_release(&f, CXL_DC_REMOVE_TAG_BASED, false, true, &tag,
+                        NULL, 0, &error_abort));
+    clear_notices(&f);
+    {
+        CXLDCExtentRaw raw[] = { { .start_dpa = 0, .len = 2 * BS },
+                                 { .start_dpa = 4 * BS, .len = BS } };
+
+        g_assert_cmpint(cxl_dc_host_release(&f.dc, raw, 2, NULL), ==,
+                        CXL_DC_OK);
+    }
+    assert_ranges(f.sanitized, r, 2);
+    g_assert_cmpuint(f.notices->len, ==, 2);
+    n = notice(&f, 1);
+    g_assert_cmpint(n->type, ==, CXL_DC_NOTICE_SANITIZED);
+    assert_ranges(n->extents, r, 2);
+    g_assert(QTAILQ_EMPTY(&f.dc.releases));
+    fx_cleanup(&f);
+}
+
 /*
  * Randomized check against a model: one state per block, and per block
  * an extent number so that extent boundaries are modelled too.
@@ -1051,6 +1236,9 @@ int main(int argc, char **argv)
     g_test_add_func("/cxl-dc/release/forced-tag",
                     test_release_forced_and_tag);
     g_test_add_func("/cxl-dc/extent-list/paging", test_extent_list_paging);
+    g_test_add_func("/cxl-dc/notices", test_notices);
+    g_test_add_func("/cxl-dc/release/sanitize-all-spans",
+                    test_release_sanitize_all_spans);
     g_test_add_func("/cxl-dc/scale/65536", test_many_extents);
     g_test_add_func("/cxl-dc/model", test_model);
 

@@ -155,12 +155,43 @@ typedef struct CXLDCRegion {
     unsigned long *backed;
 } CXLDCRegion;
 
+/* A change of state the device reports to management, after it happened */
+typedef enum CXLDCNoticeType {
+    CXL_DC_NOTICE_ACCEPTED,     /* the host accepted some of an add */
+    CXL_DC_NOTICE_REJECTED,     /* the host accepted nothing of an add */
+    CXL_DC_NOTICE_RELEASED,     /* accepted capacity left the host */
+    CXL_DC_NOTICE_SANITIZED,    /* released capacity now reads as zeros */
+} CXLDCNoticeType;
+
+typedef enum CXLDCReleaseReason {
+    CXL_DC_RELEASE_HOST,        /* the host released it unasked */
+    CXL_DC_RELEASE_REQUESTED,   /* in answer to a release request */
+    CXL_DC_RELEASE_FORCED,      /* forced release: no answer awaited */
+} CXLDCReleaseReason;
+
+/*
+ * One notice per request: all extents lie in @region_id.  The extents
+ * are in host order (not the wire's little endian).
+ */
+typedef struct CXLDCNotice {
+    CXLDCNoticeType type;
+    uint16_t host_id;
+    uint8_t region_id;
+    CXLDCReleaseReason reason;  /* RELEASED only */
+    uint32_t nr_extents;        /* accepted, rejected, released, sanitized */
+    const CXLDCExtentRaw *extents;
+    uint32_t nr_declined;       /* ACCEPTED: offered, not accepted */
+    const CXLDCExtentRaw *declined;
+} CXLDCNotice;
+
 /* Hooks into the device; every member may be NULL */
 typedef struct CXLDCOps {
     /* Make [dpa, dpa + len) read back as zeros (sanitize on release). */
     void (*sanitize)(void *opaque, uint64_t dpa, uint64_t len);
     /* New records were queued: the glue moves what fits into its log. */
     void (*records_queued)(void *opaque);
+    /* The state changed as @n says. */
+    void (*notify)(void *opaque, const CXLDCNotice *n);
 } CXLDCOps;
 
 typedef struct CXLDCState {
