@@ -85,11 +85,6 @@ apply_series()
 link_added()
 {
     local f target rel
-    if [ -f "$LINKED" ]; then
-        while read -r f; do
-            [ -L "$WORKTREE/$f" ] && [ ! -e "$TOP/$f" ] && rm -f "$WORKTREE/$f"
-        done < "$LINKED"
-    fi
     : > "$LINKED.new"
     while read -r f; do
         target="$WORKTREE/$f"
@@ -103,6 +98,15 @@ link_added()
             ln -sfn "$rel" "$target"
         echo "$f" >> "$LINKED.new"
     done < <(added_files)
+    # Drop the links of files that are no longer added files.
+    if [ -f "$LINKED" ]; then
+        comm -23 <(sort "$LINKED") <(sort "$LINKED.new") | while read -r f; do
+            if [ -L "$WORKTREE/$f" ]; then
+                rm -f "$WORKTREE/$f"
+                rmdir -p --ignore-fail-on-non-empty "$(dirname "$WORKTREE/$f")"
+            fi
+        done
+    fi
     mv "$LINKED.new" "$LINKED"
     {
         echo "# qemu-dcd: added files, linked from the qemu-dcd repo"
