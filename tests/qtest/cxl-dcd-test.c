@@ -159,6 +159,7 @@
 /* CXL r3.1 sections 7.6.7.3.1 and 7.6.7.6: FM API Command Opcodes */
 #define CXL_OP_TUNNEL_MGMT          0x5300
 #define CXL_OP_FM_GET_DCD_INFO      0x5600
+#define CXL_OP_FM_SET_REGION_CONFIG 0x5602
 #define CXL_OP_FM_GET_DC_EXTENTS    0x5603
 #define CXL_OP_FM_INITIATE_ADD      0x5604
 #define CXL_OP_FM_INITIATE_RELEASE  0x5605
@@ -3450,6 +3451,198 @@ static void test_mbox_interrupt_policy(void)
 }
 
 
+/* Misbehaving hosts: each refused with the right code, nothing changes */
+
+/* Assert the accepted list and the pending offers are as they were. */
+static void assert_unchanged(Dcd *d, const DcdExtent *accepted, guint n,
+                             uint32_t gen, guint pending)
+{
+    QDict *rsp = qtest_qmp(d->qts, "{'execute': 'query-cxl-dynamic-capacity',"
+                           " 'arguments': {'path': %s}}", DCD_PATH);
+    QDict *info = qobject_to(QDict, qlist_peek(qdict_get_qlist(rsp,
+                                                               "return")));
+
+    assert_extent_list(d, accepted, n);
+    g_assert_cmpuint(dcd_generation(d), ==, gen);
+    g_assert_cmpuint(qlist_size(qdict_get_qlist(info, "pending-adds")), ==,
+                     pending);
+    qobject_unref(rsp);
+}
+
+static void test_host_accept_wrong(void)
+{
+    Dcd *d = dcd_boot();
+    g_autoptr(GArray) first = dcd_offer(d, 0, "[{'offset': 0,"
+                                              " 'len': 4194304}]");
+    g_autoptr(GArray) second = dcd_offer(d, 0, "[{'offset': 8388608,"
+                                               " 'len': 2097152}]");
+    const DcdExtent never = { .dpa = 64 * MiB, .len = 2 * MiB };
+    const DcdExtent spill = { .dpa = 2 * MiB, .len = 4 * MiB };
+    uint32_t gen = dcd_generation(d);
+
+    /* Never offered, only partly offered, offered later than the oldest */
+    g_assert_cmphex(dcd_add_response(d, &never, 1), ==, CXL_RC_INVALID_PA);
+    g_assert_cmphex(dcd_add_response(d, &spill, 1), ==, CXL_RC_INVALID_PA);
+    g_assert_cmphex(dcd_add_response(d, &g_array_index(second, DcdEvent,
+                                                       0).extent, 1),
+                    ==, CXL_RC_INVALID_PA);
+    assert_unchanged(d, NULL, 0, gen, 2);
+
+    /* The oldest, then the same again: nothing of it is pending now */
+    g_assert_cmphex(dcd_add_response(d, &g_array_index(first, DcdEvent,
+                                                       0).extent, 1),
+                    ==, CXL_RC_SUCCESS);
+    gen = dcd_generation(d);
+    g_assert_cmphex(dcd_add_response(d, &g_array_index(first, DcdEvent,
+                                                       0).extent, 1),
+                    ==, CXL_RC_INVALID_PA);
+    assert_unchanged(d, &g_array_index(first, DcdEvent, 0).extent, 1, gen, 1);
+    dcd_quit(d);
+}
+
+/*
+ * A response in parts that never finishes: the offer stays pending with
+ * what it staged, later offers queue behind it, and the host can still
+ * finish it.
+ */
+static void test_host_more_never_finishes(void)
+{
+    Dcd *d = dcd_boot();
+    g_autoptr(GArray) events = dcd_offer(d, 0, TWO_EXTENTS);
+    g_autoptr(GArray) later = NULL;
+    QDict *rsp, *info, *add;
+
+    g_assert_cmphex(dcd_update_extents_flags(d, CXL_OP_ADD_DC_RESPONSE,
+                                             two_extents, 1, 1),
+                    ==, CXL_RC_SUCCESS);
+    later = dcd_offer(d, 1, "[{'offset': 0, 'len': 2097152}]");
+    g_assert_cmpuint(later->len, ==, 1);
+    rsp = qtest_qmp(d->qts, "{'execute': 'query-cxl-dynamic-capacity',"
+                    " 'arguments': {'path': %s}}", DCD_PATH);
+    info = qobject_to(QDict, qlist_peek(qdict_get_qlist(rsp, "return")));
+    g_assert_cmpuint(qlist_size(qdict_get_qlist(info, "pending-adds")), ==,
+                     2);
+    add = qobject_to(QDict, qlist_peek(qdict_get_qlist(info,
+                                                       "pending-adds")));
+    assert_qmp_extents(qdict_get_qlist(add, "staged"), two_extents, 1);
+    qobject_unref(rsp);
+    assert_extent_list(d, NULL, 0);
+
+    g_assert_cmphex(dcd_add_response(d, &two_extents[1], 1), ==,
+                    CXL_RC_SUCCESS);
+    assert_extent_list(d, two_extents, 2);
+    dcd_quit(d);
+}
+
+/*
+ * Add DC Response and Release DC whose payload is shorter than the
+ * count of extents it declares, up to 2^32 - 1.
+ */
+static void test_host_short_payload(void)
+{
+    Dcd *d = dcd_boot();
+    static const uint32_t counts[] = { 2, 85, 0x10000, 0xffffffff };
+    size_t len = sizeof(DcdUpdateExtentsIn) + sizeof(DcdUpdatedExtentRaw);
+    g_autofree DcdUpdateExtentsIn *in = g_malloc0(len);
+    g_autoptr(GArray) events = dcd_offer(d, 0, TWO_EXTENTS);
+    uint32_t gen = dcd_generation(d);
+    guint i;
+
+    stq_le_p(&in->extents[0].start_dpa, 0);
+    stq_le_p(&in->extents[0].len, 128 * MiB);
+    for (i = 0; i < ARRAY_SIZE(counts); i++) {
+        stl_le_p(&in->count, counts[i]);
+        g_assert_cmphex(dcd_mbox(d, CXL_OP_ADD_DC_RESPONSE, in, len, NULL,
+                                 NULL), ==, CXL_RC_INVALID_PL_LEN);
+        g_assert_cmphex(dcd_mbox(d, CXL_OP_RELEASE_DC, in, len, NULL, NULL),
+                        ==, CXL_RC_INVALID_PL_LEN);
+    }
+    /* Shorter than the fixed header */
+    g_assert_cmphex(dcd_mbox(d, CXL_OP_ADD_DC_RESPONSE, in, 4, NULL, NULL),
+                    ==, CXL_RC_INVALID_PL_LEN);
+    assert_unchanged(d, NULL, 0, gen, 1);
+    dcd_quit(d);
+}
+
+/* Release DC with nothing in it, or of a range the host never had */
+static void test_host_release_wrong(void)
+{
+    Dcd *d = dcd_boot();
+    const DcdExtent beyond = { .dpa = 2 * DCD_REGION_LEN, .len = 2 * MiB };
+    const DcdExtent wrap = { .dpa = UINT64_MAX - MiB + 1, .len = 2 * MiB };
+    const DcdExtent misaligned = { .dpa = 4096, .len = 2 * MiB };
+    uint32_t gen;
+
+    dcd_add_accept(d, 0, TWO_EXTENTS);
+    gen = dcd_generation(d);
+    g_assert_cmphex(dcd_release(d, NULL, 0), ==, CXL_RC_INVALID_INPUT);
+    g_assert_cmphex(dcd_release(d, &beyond, 1), ==, CXL_RC_INVALID_PA);
+    g_assert_cmphex(dcd_release(d, &wrap, 1), ==, CXL_RC_INVALID_PA);
+    g_assert_cmphex(dcd_release(d, &misaligned, 1), ==,
+                    CXL_RC_INVALID_EXTENTS);
+    g_assert_cmphex(dcd_release(d, (DcdExtent[]) { two_extents[0],
+                                                   two_extents[0] }, 2),
+                    ==, CXL_RC_INVALID_EXTENTS);
+    assert_unchanged(d, two_extents, 2, gen, 0);
+    dcd_quit(d);
+}
+
+/*
+ * num-dc-regions above 8 overflowed the device's region array in
+ * upstream QEMU: a device that asks for 9 is refused at creation.
+ */
+static void test_too_many_regions(void)
+{
+    QTestState *qts = qtest_init(
+        "-machine q35,cxl=on "
+        "-object memory-backend-ram,id=dc-mem0,size=1G "
+        "-object memory-backend-ram,id=dc-mem1,size=9G "
+        "-device pxb-cxl,id=cxl.0,bus=pcie.0,bus_nr=52 "
+        "-device cxl-rp,id=rp0,bus=cxl.0,chassis=0,slot=0 "
+        "-device cxl-rp,id=rp1,bus=cxl.0,chassis=0,slot=1 "
+        "-device cxl-type3,bus=rp0,volatile-dc-memdev=dc-mem0,"
+        "num-dc-regions=2,id=cxl-dcd0 "
+        "-M cxl-fmw.0.targets.0=cxl.0,cxl-fmw.0.size=4G ");
+
+    assert_error(qtest_qmp(qts, "{'execute': 'device_add', 'arguments': {"
+                           " 'driver': 'cxl-type3', 'bus': 'rp1',"
+                           " 'volatile-dc-memdev': 'dc-mem1',"
+                           " 'num-dc-regions': 9, 'id': 'cxl-dcd1'}}"),
+                 "num-dc-regions 9 is more than the 8 DC regions a device"
+                 " supports");
+    /* QEMU is alive, and the backend is free for a valid device */
+    assert_ok(qtest_qmp(qts, "{'execute': 'device_add', 'arguments': {"
+                        " 'driver': 'cxl-type3', 'bus': 'rp1',"
+                        " 'volatile-dc-memdev': 'dc-mem1',"
+                        " 'num-dc-regions': 3, 'id': 'cxl-dcd1'}}"));
+    qtest_quit(qts);
+}
+
+/*
+ * Set DC Region Configuration with a region index past the device's
+ * regions: upstream QEMU read the region before checking the index.
+ */
+static void test_fm_set_region_config_bad_index(void)
+{
+    Dcd *d = dcd_switch_boot();
+    struct {
+        uint8_t region;
+        uint8_t rsvd[3];
+        uint64_t block_size;
+        uint8_t flags;
+        uint8_t rsvd2[3];
+    } QEMU_PACKED in = { .region = 200 };
+
+    stq_le_p(&in.block_size, 2 * MiB);
+    g_assert_cmphex(dcd_fm(d, CXL_OP_FM_SET_REGION_CONFIG, &in, sizeof(in),
+                           NULL, NULL), ==, CXL_RC_INVALID_INPUT);
+    in.region = 0;
+    g_assert_cmphex(dcd_fm(d, CXL_OP_FM_SET_REGION_CONFIG, &in, sizeof(in),
+                           NULL, NULL), ==, CXL_RC_SUCCESS);
+    dcd_quit(d);
+}
+
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -3493,6 +3686,14 @@ int main(int argc, char **argv)
     qtest_add_func("/cxl/dcd/events/sanitize", test_events_sanitize);
     qtest_add_func("/cxl/dcd/doc/walkthrough", test_doc_walkthrough);
     qtest_add_func("/cxl/dcd/fm/tunnel-length", test_fm_tunnel_length);
+    qtest_add_func("/cxl/dcd/fm/set-region-config-bad-index",
+                   test_fm_set_region_config_bad_index);
+    qtest_add_func("/cxl/dcd/host/accept-wrong", test_host_accept_wrong);
+    qtest_add_func("/cxl/dcd/host/more-never-finishes",
+                   test_host_more_never_finishes);
+    qtest_add_func("/cxl/dcd/host/short-payload", test_host_short_payload);
+    qtest_add_func("/cxl/dcd/host/release-wrong", test_host_release_wrong);
+    qtest_add_func("/cxl/dcd/device/too-many-regions", test_too_many_regions);
     qtest_add_func("/cxl/dcd/mbox/interrupt-policy",
                    test_mbox_interrupt_policy);
     qtest_add_func("/cxl/dcd/fm/get-dcd-info", test_fm_get_dcd_info);
