@@ -3643,6 +3643,80 @@ static void test_fm_set_region_config_bad_index(void)
 }
 
 
+/* Mask or unmask MSI-X vector @vec of the device */
+static void dcd_msix_mask(Dcd *d, uint16_t vec, bool mask)
+{
+    uint64_t off = d->dev->msix_table_off + vec * PCI_MSIX_ENTRY_SIZE +
+                   PCI_MSIX_ENTRY_VECTOR_CTRL;
+
+    qpci_io_writel(d->dev, d->dev->msix_table_bar, off,
+                   mask ? PCI_MSIX_ENTRY_CTRL_MASKBIT : 0);
+}
+
+/*
+ * The device interrupts the host whenever Dynamic Capacity records
+ * enter its event log: when an offer is queued, and again when records
+ * held back by a full log move in as the host clears it.  Vectors are
+ * masked, so an interrupt shows as the vector's pending bit.
+ */
+static void test_interrupt_on_records(void)
+{
+    Dcd *d = dcd_boot();
+    QPCIDevice *rp = dcd_root_port(d);
+    uint64_t window = (uint64_t)(qpci_config_readw(rp, PCI_MEMORY_BASE) &
+                                 0xfff0) << 16;
+    DcdIntPolicy set = {
+        .info = CXL_INT_MSI_MSIX, .dyn_cap = CXL_INT_MSI_MSIX,
+    };
+    DcdIntPolicy get = {};
+    size_t len = sizeof(get);
+    g_autoptr(GString) json = g_string_new("[");
+    g_autoptr(GArray) records = g_array_new(false, true,
+                                            sizeof(DcdEventRaw));
+    uint16_t handles[8];
+    uint8_t flags;
+    uint16_t vec;
+    guint i;
+
+    g_assert_cmphex(dcd_mbox(d, CXL_OP_SET_INT_POLICY, &set, sizeof(set),
+                             NULL, NULL), ==, CXL_RC_SUCCESS);
+    g_assert_cmphex(dcd_mbox(d, CXL_OP_GET_INT_POLICY, NULL, 0, &get, &len),
+                    ==, CXL_RC_SUCCESS);
+    vec = get.dyn_cap >> 4;
+    qpci_msix_enable(d->dev);
+    dcd_open_port(rp, window, d->bus->mmio_alloc_ptr);
+    g_assert(!qpci_msix_pending(d->dev, vec));
+
+    /* 12 extents: 8 records fit the log, 4 wait */
+    for (i = 0; i < 12; i++) {
+        g_string_append_printf(json, "%s{'offset': %u, 'len': 2097152}",
+                               i ? "," : "", i * 4 * 1048576);
+    }
+    g_string_append(json, "]");
+    assert_ok(dcd_add(d->qts, 0, json->str));
+    g_assert(qpci_msix_pending(d->dev, vec));
+
+    /* Deliver it, which clears the pending bit, and mask again */
+    dcd_msix_mask(d, vec, false);
+    g_assert(!qpci_msix_pending(d->dev, vec));
+    dcd_msix_mask(d, vec, true);
+
+    /* Clearing the 8 logged records lets the other 4 in: interrupt */
+    g_assert_cmphex(dcd_get_events(d, CXL_EVENT_LOG_DC, records, &flags), ==,
+                    CXL_RC_SUCCESS);
+    g_assert_cmpuint(records->len, ==, 8);
+    for (i = 0; i < 8; i++) {
+        handles[i] = lduw_le_p(&g_array_index(records, DcdEventRaw,
+                                              i).hdr.handle);
+    }
+    g_assert(!qpci_msix_pending(d->dev, vec));
+    g_assert_cmphex(dcd_clear_events(d, CXL_EVENT_LOG_DC, handles, 8), ==,
+                    CXL_RC_SUCCESS);
+    g_assert(qpci_msix_pending(d->dev, vec));
+    dcd_quit(d);
+}
+
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -3696,6 +3770,8 @@ int main(int argc, char **argv)
     qtest_add_func("/cxl/dcd/device/too-many-regions", test_too_many_regions);
     qtest_add_func("/cxl/dcd/mbox/interrupt-policy",
                    test_mbox_interrupt_policy);
+    qtest_add_func("/cxl/dcd/mbox/interrupt-on-records",
+                   test_interrupt_on_records);
     qtest_add_func("/cxl/dcd/fm/get-dcd-info", test_fm_get_dcd_info);
     qtest_add_func("/cxl/dcd/fm/initiate-add-prescriptive",
                    test_fm_add_prescriptive);
