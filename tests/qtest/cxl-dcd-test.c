@@ -1120,6 +1120,20 @@ static void dcd_parse_extent(const DcdExtentRaw *raw, DcdExtent *ext)
     ext->shared_seq = lduw_le_p(&raw->shared_seq);
 }
 
+/* Append @n extents of a wire list to @extents (of DcdExtent) */
+static void dcd_append_extents(GArray *extents, const DcdExtentRaw *raw,
+                               uint32_t n)
+{
+    uint32_t i;
+
+    for (i = 0; i < n; i++) {
+        DcdExtent ext;
+
+        dcd_parse_extent(&raw[i], &ext);
+        g_array_append_val(extents, ext);
+    }
+}
+
 /*
  * One Get Dynamic Capacity Extent List call: append up to @count
  * extents from index @start to @extents.
@@ -1132,7 +1146,7 @@ static uint16_t dcd_get_extent_list(Dcd *d, uint32_t start, uint32_t count,
     g_autofree uint8_t *buf = g_malloc0(d->mbox.payload_max);
     DcdGetExtentsOut *out = (DcdGetExtentsOut *)buf;
     size_t len = d->mbox.payload_max;
-    uint32_t n, i;
+    uint32_t n;
     uint16_t rc;
 
     stl_le_p(&in.count, count);
@@ -1149,12 +1163,7 @@ static uint16_t dcd_get_extent_list(Dcd *d, uint32_t start, uint32_t count,
     *generation = ldl_le_p(&out->generation);
     g_assert_cmpuint(n, <=, *total - MIN(start, *total));
 
-    for (i = 0; i < n; i++) {
-        DcdExtent ext;
-
-        dcd_parse_extent(&out->extents[i], &ext);
-        g_array_append_val(extents, ext);
-    }
+    dcd_append_extents(extents, out->extents, n);
     return rc;
 }
 
@@ -2490,7 +2499,7 @@ static uint16_t dcd_fm_get_extent_list(Dcd *d, uint32_t start,
     g_autofree uint8_t *buf = g_malloc0(d->fm.payload_max);
     DcdFmGetExtentsOut *out = (DcdFmGetExtentsOut *)buf;
     size_t len = d->fm.payload_max;
-    uint32_t n, i;
+    uint32_t n;
     uint16_t rc;
 
     stl_le_p(&in.count, count);
@@ -2509,12 +2518,7 @@ static uint16_t dcd_fm_get_extent_list(Dcd *d, uint32_t start,
     *generation = ldl_le_p(&out->generation);
     g_assert_cmpuint(n, <=, *total - MIN(start, *total));
 
-    for (i = 0; i < n; i++) {
-        DcdExtent ext;
-
-        dcd_parse_extent(&out->extents[i], &ext);
-        g_array_append_val(extents, ext);
-    }
+    dcd_append_extents(extents, out->extents, n);
     return rc;
 }
 

@@ -1070,46 +1070,55 @@ static void step_respond(Model *m, Fixture *f)
     }
 }
 
+/*
+ * Release @r of region @rid in the model, if it is all accepted and the
+ * extents it splits fit the limit; return whether it was released.
+ */
+static bool model_release(Model *m, int rid, const CXLDCRange *r)
+{
+    uint64_t b, first = r->offset / BS, end;
+    uint32_t before = model_count(m, M_ACCEPTED), after;
+    Model save = *m;
+
+    if (!range_valid(r)) {
+        return false;
+    }
+    end = (r->offset + r->len) / BS;
+    for (b = first; b < end; b++) {
+        if (m->state[rid][b] != M_ACCEPTED) {
+            return false;
+        }
+    }
+    for (b = first; b < end; b++) {
+        m->state[rid][b] = M_FREE;
+    }
+    /* The piece after the cut is a new extent. */
+    if (end < NBLOCKS && m->state[rid][end] == M_ACCEPTED &&
+        first > 0 && m->state[rid][first - 1] == M_ACCEPTED &&
+        m->ext[rid][end] == m->ext[rid][first - 1]) {
+        uint32_t ext = m->ext[rid][end], next = m->next_ext++;
+
+        for (b = end; b < NBLOCKS && m->state[rid][b] == M_ACCEPTED &&
+             m->ext[rid][b] == ext; b++) {
+            m->ext[rid][b] = next;
+        }
+    }
+    after = model_count(m, M_ACCEPTED);
+    if (after + model_count(m, M_PENDING) > m->max_extents && after > before) {
+        *m = save;
+        return false;
+    }
+    return true;
+}
+
 static void step_release(Model *m, Fixture *f)
 {
     int rid;
     CXLDCRange r = release_range(m, &rid);
-    bool valid = range_valid(&r);
-    uint64_t b, first, end;
-    uint32_t before = model_count(m, M_ACCEPTED), after, gen;
-    Model save = *m;
+    bool valid = model_release(m, rid, &r);
+    uint32_t gen = f->dc.generation;
     CXLDCStatus ret;
 
-    first = r.offset / BS;
-    end = (r.offset + r.len) / BS;
-    if (valid) {
-        for (b = first; b < end; b++) {
-            valid &= m->state[rid][b] == M_ACCEPTED;
-        }
-    }
-    if (valid) {
-        for (b = first; b < end; b++) {
-            m->state[rid][b] = M_FREE;
-        }
-        /* The piece after the cut is a new extent. */
-        if (end < NBLOCKS && m->state[rid][end] == M_ACCEPTED &&
-            first > 0 && m->state[rid][first - 1] == M_ACCEPTED &&
-            m->ext[rid][end] == m->ext[rid][first - 1]) {
-            uint32_t ext = m->ext[rid][end], next = m->next_ext++;
-
-            for (b = end; b < NBLOCKS && m->state[rid][b] == M_ACCEPTED &&
-                 m->ext[rid][b] == ext; b++) {
-                m->ext[rid][b] = next;
-            }
-        }
-        after = model_count(m, M_ACCEPTED);
-        if (after + model_count(m, M_PENDING) > m->max_extents &&
-            after > before) {
-            valid = false;
-            *m = save;
-        }
-    }
-    gen = f->dc.generation;
     if (r.len && r.offset <= UINT64_MAX - block_dpa(rid, 0)) {
         r.offset += block_dpa(rid, 0);
     }
@@ -1123,43 +1132,14 @@ static void step_forced(Model *m, Fixture *f)
 {
     int rid;
     CXLDCRange r = release_range(m, &rid);
-    bool valid = range_valid(&r);
-    uint64_t b, first = r.offset / BS, end = (r.offset + r.len) / BS;
-    Model save = *m;
-    uint32_t before = model_count(m, M_ACCEPTED), after;
     CXLDCReleaseRequest req = {
         .region_id = rid, .policy = CXL_DC_REMOVE_PRESCRIPTIVE,
         .forced = true, .nr_ranges = 1, .ranges = &r,
     };
+    bool valid = model_release(m, rid, &r);
     Error *err = NULL;
     bool ok;
 
-    if (valid) {
-        for (b = first; b < end; b++) {
-            valid &= m->state[rid][b] == M_ACCEPTED;
-        }
-    }
-    if (valid) {
-        for (b = first; b < end; b++) {
-            m->state[rid][b] = M_FREE;
-        }
-        if (end < NBLOCKS && m->state[rid][end] == M_ACCEPTED &&
-            first > 0 && m->state[rid][first - 1] == M_ACCEPTED &&
-            m->ext[rid][end] == m->ext[rid][first - 1]) {
-            uint32_t ext = m->ext[rid][end], next = m->next_ext++;
-
-            for (b = end; b < NBLOCKS && m->state[rid][b] == M_ACCEPTED &&
-                 m->ext[rid][b] == ext; b++) {
-                m->ext[rid][b] = next;
-            }
-        }
-        after = model_count(m, M_ACCEPTED);
-        if (after + model_count(m, M_PENDING) > m->max_extents &&
-            after > before) {
-            valid = false;
-            *m = save;
-        }
-    }
     ok = cxl_dc_request_release(&f->dc, &req, &err);
     g_assert_cmpint(ok, ==, valid);
     model_ok[4] += ok;
