@@ -1380,3 +1380,431 @@ uint32_t cxl_dc_get_extents(CXLDCState *dc, uint32_t start, uint32_t max,
     }
     return n;
 }
+
+/* Migration */
+
+void cxl_dc_snapshot_free(CXLDCSnapshot *snap)
+{
+    g_free(snap->regions);
+    g_free(snap->extents);
+    g_free(snap->groups);
+    g_free(snap->releases);
+    g_free(snap->ranges);
+    g_free(snap->records);
+    memset(snap, 0, sizeof(*snap));
+}
+
+static void save_extent(CXLDCSavedExtent *out, CXLDCExtent *e,
+                        CXLDCSavedKind kind, uint32_t group)
+{
+    *out = (CXLDCSavedExtent) {
+        .dpa = e->node.start,
+        .len = cxl_dc_extent_len(e),
+        .shared_seq = e->shared_seq,
+        .kind = kind,
+        .group = group,
+    };
+    memcpy(out->tag, e->tag.data, sizeof(out->tag));
+}
+
+void cxl_dc_save(CXLDCState *dc, CXLDCSnapshot *snap)
+{
+    uint32_t nr_extents = dc->nr_accepted + dc->nr_pending;
+    uint32_t i, n = 0, g_index = 0, r_index = 0;
+    CXLDCRecord *rec;
+    CXLDCRelease *rel;
+    CXLDCExtent *e;
+    CXLDCGroup *g;
+
+    cxl_dc_snapshot_free(snap);
+    QTAILQ_FOREACH(g, &dc->groups, next) {
+        nr_extents += g->nr_staged;
+        snap->nr_groups++;
+    }
+    QTAILQ_FOREACH(rel, &dc->releases, next) {
+        snap->nr_releases++;
+        snap->nr_ranges += rel->nr_ranges;
+    }
+
+    snap->extents = g_new0(CXLDCSavedExtent, nr_extents);
+    snap->nr_regions = dc->nr_regions;
+    snap->regions = g_new0(CXLDCSavedRegion, dc->nr_regions);
+    for (i = 0; i < dc->nr_regions; i++) {
+        snap->regions[i].base = dc->regions[i].base;
+        snap->regions[i].len = dc->regions[i].len;
+        snap->regions[i].block_size = dc->regions[i].block_size;
+        for (e = cxl_dc_accepted_first(&dc->regions[i]); e;
+             e = cxl_dc_accepted_next(e)) {
+            save_extent(&snap->extents[n++], e, CXL_DC_SAVED_ACCEPTED, 0);
+        }
+    }
+    snap->groups = g_new0(CXLDCSavedGroup, snap->nr_groups);
+    QTAILQ_FOREACH(g, &dc->groups, next) {
+        IntervalTreeNode *node;
+
+        snap->groups[g_index] = (CXLDCSavedGroup) {
+            .id = g->id, .host_id = g->host_id, .region_id = g->region_id,
+        };
+        for (i = 0; i < g->nr_extents; i++) {
+            save_extent(&snap->extents[n++], g->extents[i],
+                        CXL_DC_SAVED_PENDING, g_index);
+        }
+        for (node = interval_tree_iter_first(&g->staged, 0, UINT64_MAX); node;
+             node = interval_tree_iter_next(node, 0, UINT64_MAX)) {
+            save_extent(&snap->extents[n++], NODE_EXTENT(node),
+                        CXL_DC_SAVED_STAGED, g_index);
+        }
+        g_index++;
+    }
+    snap->nr_extents = n;
+    snap->releases = g_new0(CXLDCSavedRelease, snap->nr_releases);
+    snap->ranges = g_new0(CXLDCSavedRange, snap->nr_ranges);
+    n = 0;
+    QTAILQ_FOREACH(rel, &dc->releases, next) {
+        snap->releases[r_index++] = (CXLDCSavedRelease) {
+            .id = rel->id, .host_id = rel->host_id,
+            .region_id = rel->region_id, .sanitize = rel->sanitize,
+            .nr_ranges = rel->nr_ranges,
+        };
+        for (i = 0; i < rel->nr_ranges; i++) {
+            snap->ranges[n].dpa = rel->ranges[i].start_dpa;
+            snap->ranges[n++].len = rel->ranges[i].len;
+        }
+    }
+    snap->nr_records = dc->nr_records;
+    snap->records = g_new0(CXLDCSavedRecord, dc->nr_records);
+    n = 0;
+    QSIMPLEQ_FOREACH(rec, &dc->records, next) {
+        CXLDCSavedRecord *s = &snap->records[n++];
+
+        *s = (CXLDCSavedRecord) {
+            .type = rec->type, .flags = rec->flags,
+            .region_id = rec->region_id, .host_id = rec->host_id,
+            .dpa = rec->dpa, .len = rec->len,
+            .shared_seq = rec->shared_seq,
+            .extents_avail = rec->extents_avail,
+            .tags_avail = rec->tags_avail,
+        };
+        memcpy(s->tag, rec->tag.data, sizeof(s->tag));
+    }
+    snap->generation = dc->generation;
+    snap->next_group_id = dc->next_group_id;
+    snap->next_release_id = dc->next_release_id;
+}
+
+/* Check that saved range @i lies in one region, on its blocks. */
+static bool load_check_range(CXLDCState *dc, const CXLDCSavedRegion *regions,
+                             const char *what, uint32_t i, uint64_t dpa,
+                             uint64_t len, int *rid, Error **errp)
+{
+    CXLDCRegion *r = cxl_dc_find_region(dc, dpa, len);
+    uint64_t bs;
+
+    if (!r) {
+        error_setg(errp, "%s %u: dpa 0x%" PRIx64 " length 0x%" PRIx64
+                   " is not inside one DC region", what, i, dpa, len);
+        return false;
+    }
+    *rid = r - dc->regions;
+    bs = regions[*rid].block_size;
+    if ((dpa - r->base) % bs || len % bs) {
+        error_setg(errp, "%s %u: dpa 0x%" PRIx64 " length 0x%" PRIx64
+                   " is not aligned to block size 0x%" PRIx64, what, i,
+                   dpa, len, bs);
+        return false;
+    }
+    return true;
+}
+
+static int saved_extent_cmp(const void *a, const void *b)
+{
+    const CXLDCSavedExtent *const *x = a, *const *y = b;
+
+    return (*x)->dpa < (*y)->dpa ? -1 : (*x)->dpa > (*y)->dpa;
+}
+
+static const char *const saved_kind_name[] = {
+    [CXL_DC_SAVED_ACCEPTED] = "accepted extent",
+    [CXL_DC_SAVED_PENDING] = "pending extent",
+    [CXL_DC_SAVED_STAGED] = "staged extent",
+};
+
+/* Check everything @snap claims against @dc's regions and limits. */
+static bool load_check(CXLDCState *dc, const CXLDCSnapshot *snap,
+                       Error **errp)
+{
+    g_autofree const CXLDCSavedExtent **order = NULL;
+    uint32_t i, j, n = 0, ranges = 0, held = 0;
+    int rid;
+
+    if (snap->nr_regions != dc->nr_regions) {
+        error_setg(errp, "the stream has %u DC regions, the device %u",
+                   snap->nr_regions, dc->nr_regions);
+        return false;
+    }
+    for (i = 0; i < snap->nr_regions; i++) {
+        const CXLDCSavedRegion *s = &snap->regions[i];
+        CXLDCRegion *r = &dc->regions[i];
+
+        if (s->base != r->base || s->len != r->len) {
+            error_setg(errp, "region %u: the stream has base 0x%" PRIx64
+                       " length 0x%" PRIx64 ", the device base 0x%" PRIx64
+                       " length 0x%" PRIx64, i, s->base, s->len, r->base,
+                       r->len);
+            return false;
+        }
+        if (!is_power_of_2(s->block_size) ||
+            !(s->block_size & r->supported_block_sizes) ||
+            r->len % s->block_size) {
+            error_setg(errp, "region %u: block size 0x%" PRIx64 " is not"
+                       " supported", i, s->block_size);
+            return false;
+        }
+    }
+    for (i = 0; i < snap->nr_groups; i++) {
+        if (snap->groups[i].host_id >= dc->nr_hosts ||
+            snap->groups[i].region_id >= dc->nr_regions) {
+            error_setg(errp, "pending group %u: host %u or region %u does"
+                       " not exist", i, snap->groups[i].host_id,
+                       snap->groups[i].region_id);
+            return false;
+        }
+        if (snap->groups[i].id >= snap->next_group_id) {
+            error_setg(errp, "pending group %u: id %" PRIu64 " is not below"
+                       " the next id %" PRIu64, i, snap->groups[i].id,
+                       snap->next_group_id);
+            return false;
+        }
+    }
+
+    /* Accepted and pending extents: in regions, disjoint from each other */
+    order = g_new0(const CXLDCSavedExtent *, MAX(snap->nr_extents, 1));
+    for (i = 0; i < snap->nr_extents; i++) {
+        const CXLDCSavedExtent *e = &snap->extents[i];
+
+        if (e->kind > CXL_DC_SAVED_STAGED) {
+            error_setg(errp, "extent %u: kind %u is unknown", i, e->kind);
+            return false;
+        }
+        if (e->kind != CXL_DC_SAVED_ACCEPTED && e->group >= snap->nr_groups) {
+            error_setg(errp, "%s %u: group %u does not exist",
+                       saved_kind_name[e->kind], i, e->group);
+            return false;
+        }
+        if (!load_check_range(dc, snap->regions, saved_kind_name[e->kind], i,
+                              e->dpa, e->len, &rid, errp)) {
+            return false;
+        }
+        if (e->kind != CXL_DC_SAVED_ACCEPTED &&
+            rid != snap->groups[e->group].region_id) {
+            error_setg(errp, "%s %u: dpa 0x%" PRIx64 " is not in region %u"
+                       " of its group %u", saved_kind_name[e->kind], i,
+                       e->dpa, snap->groups[e->group].region_id, e->group);
+            return false;
+        }
+        if (e->kind != CXL_DC_SAVED_STAGED) {
+            order[n++] = e;
+            held++;
+        }
+    }
+    if (held > dc->max_extents) {
+        error_setg(errp, "the stream holds %u extents, the device tracks at"
+                   " most %u", held, dc->max_extents);
+        return false;
+    }
+    qsort(order, n, sizeof(*order), saved_extent_cmp);
+    for (i = 1; i < n; i++) {
+        if (order[i]->dpa <= order[i - 1]->dpa + order[i - 1]->len - 1) {
+            error_setg(errp, "%s %td: dpa 0x%" PRIx64 " overlaps %s %td at"
+                       " dpa 0x%" PRIx64, saved_kind_name[order[i]->kind],
+                       order[i] - snap->extents, order[i]->dpa,
+                       saved_kind_name[order[i - 1]->kind],
+                       order[i - 1] - snap->extents, order[i - 1]->dpa);
+            return false;
+        }
+    }
+    /* Distinct tags within the device's limit */
+    {
+        g_autoptr(GHashTable) tags = g_hash_table_new(qemu_uuid_hash,
+                                                      tag_equal);
+
+        for (i = 0; i < snap->nr_extents; i++) {
+            if (!qemu_uuid_is_null((QemuUUID *)snap->extents[i].tag)) {
+                g_hash_table_add(tags, (gpointer)snap->extents[i].tag);
+            }
+        }
+        if (g_hash_table_size(tags) > dc->max_tags) {
+            error_setg(errp, "the stream holds %u tags, the device tracks at"
+                       " most %u", g_hash_table_size(tags), dc->max_tags);
+            return false;
+        }
+    }
+    /* Staged extents: each inside a pending extent of its own group */
+    for (i = 0; i < snap->nr_extents; i++) {
+        const CXLDCSavedExtent *e = &snap->extents[i];
+        bool inside = false;
+
+        if (e->kind != CXL_DC_SAVED_STAGED) {
+            continue;
+        }
+        for (j = 0; j < snap->nr_extents && !inside; j++) {
+            const CXLDCSavedExtent *p = &snap->extents[j];
+
+            inside = p->kind == CXL_DC_SAVED_PENDING && p->group == e->group &&
+                     p->dpa <= e->dpa &&
+                     e->dpa + e->len - 1 <= p->dpa + p->len - 1;
+        }
+        for (j = 0; j < i && inside; j++) {
+            const CXLDCSavedExtent *o = &snap->extents[j];
+
+            inside = o->kind != CXL_DC_SAVED_STAGED ||
+                     o->dpa + o->len - 1 < e->dpa ||
+                     e->dpa + e->len - 1 < o->dpa;
+        }
+        if (!inside) {
+            error_setg(errp, "staged extent %u: dpa 0x%" PRIx64 " is not"
+                       " inside one pending extent of group %u, alone", i,
+                       e->dpa, e->group);
+            return false;
+        }
+    }
+
+    for (i = 0; i < snap->nr_releases; i++) {
+        const CXLDCSavedRelease *rel = &snap->releases[i];
+
+        if (rel->host_id >= dc->nr_hosts || rel->region_id >= dc->nr_regions ||
+            !rel->nr_ranges || rel->nr_ranges > snap->nr_ranges - ranges ||
+            rel->id >= snap->next_release_id) {
+            error_setg(errp, "release request %u: host %u, region %u, %u"
+                       " ranges or id %" PRIu64 " is out of range", i,
+                       rel->host_id, rel->region_id, rel->nr_ranges,
+                       rel->id);
+            return false;
+        }
+        for (j = 0; j < rel->nr_ranges; j++, ranges++) {
+            const CXLDCSavedRange *r = &snap->ranges[ranges];
+
+            if (!load_check_range(dc, snap->regions, "release range", ranges,
+                                  r->dpa, r->len, &rid, errp)) {
+                return false;
+            }
+            if (rid != rel->region_id) {
+                error_setg(errp, "release range %u: dpa 0x%" PRIx64 " is not"
+                           " in region %u of its request", ranges, r->dpa,
+                           rel->region_id);
+                return false;
+            }
+        }
+    }
+    if (ranges != snap->nr_ranges) {
+        error_setg(errp, "the stream has %u release ranges, its requests"
+                   " name %u", snap->nr_ranges, ranges);
+        return false;
+    }
+    for (i = 0; i < snap->nr_records; i++) {
+        const CXLDCSavedRecord *r = &snap->records[i];
+
+        if (r->type > CXL_DC_EVENT_REGION_CONFIG_UPDATED ||
+            r->region_id >= dc->nr_regions ||
+            r->flags & ~CXL_DC_EVENT_FLAG_MORE) {
+            error_setg(errp, "queued record %u: type %u, region %u or flags"
+                       " 0x%x is invalid", i, r->type, r->region_id,
+                       r->flags);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool cxl_dc_load(CXLDCState *dc, const CXLDCSnapshot *snap, Error **errp)
+{
+    g_autofree CXLDCGroup **groups = NULL;
+    uint32_t i, j, ranges = 0;
+
+    if (!load_check(dc, snap, errp)) {
+        return false;
+    }
+
+    /* Valid: replace the state. */
+    cxl_dc_clear(dc);
+    for (i = 0; i < dc->nr_regions; i++) {
+        CXLDCRegion *r = &dc->regions[i];
+
+        if (r->block_size != snap->regions[i].block_size) {
+            g_free(r->backed);
+            r->block_size = snap->regions[i].block_size;
+            r->backed = bitmap_new(r->len / r->block_size);
+        }
+    }
+    groups = g_new0(CXLDCGroup *, MAX(snap->nr_groups, 1));
+    for (i = 0; i < snap->nr_groups; i++) {
+        CXLDCGroup *g = g_new0(CXLDCGroup, 1);
+
+        g->id = snap->groups[i].id;
+        g->host_id = snap->groups[i].host_id;
+        g->region_id = snap->groups[i].region_id;
+        g->extents = g_new0(CXLDCExtent *, snap->nr_extents);
+        QTAILQ_INSERT_TAIL(&dc->groups, g, next);
+        groups[i] = g;
+    }
+    for (i = 0; i < snap->nr_extents; i++) {
+        const CXLDCSavedExtent *s = &snap->extents[i];
+        CXLDCRegion *r = cxl_dc_find_region(dc, s->dpa, s->len);
+        QemuUUID tag;
+        CXLDCExtent *e;
+
+        memcpy(tag.data, s->tag, sizeof(tag.data));
+        e = extent_new(s->dpa, s->len, r - dc->regions, &tag, s->shared_seq);
+        switch (s->kind) {
+        case CXL_DC_SAVED_ACCEPTED:
+            accepted_insert(dc, e);
+            break;
+        case CXL_DC_SAVED_PENDING:
+            e->group = groups[s->group];
+            groups[s->group]->extents[groups[s->group]->nr_extents++] = e;
+            interval_tree_insert(&e->node, &dc->pending);
+            tag_ref(dc, &e->tag);
+            dc->nr_pending++;
+            break;
+        case CXL_DC_SAVED_STAGED:
+            interval_tree_insert(&e->node, &groups[s->group]->staged);
+            groups[s->group]->nr_staged++;
+            tag_ref(dc, &e->tag);
+            break;
+        }
+    }
+    for (i = 0; i < snap->nr_releases; i++) {
+        CXLDCRelease *rel = g_new0(CXLDCRelease, 1);
+
+        rel->id = snap->releases[i].id;
+        rel->host_id = snap->releases[i].host_id;
+        rel->region_id = snap->releases[i].region_id;
+        rel->sanitize = snap->releases[i].sanitize;
+        rel->nr_ranges = snap->releases[i].nr_ranges;
+        rel->ranges = g_new0(CXLDCExtentRaw, rel->nr_ranges);
+        for (j = 0; j < rel->nr_ranges; j++, ranges++) {
+            rel->ranges[j].start_dpa = snap->ranges[ranges].dpa;
+            rel->ranges[j].len = snap->ranges[ranges].len;
+        }
+        QTAILQ_INSERT_TAIL(&dc->releases, rel, next);
+    }
+    for (i = 0; i < snap->nr_records; i++) {
+        const CXLDCSavedRecord *s = &snap->records[i];
+        CXLDCRecord *rec = g_new0(CXLDCRecord, 1);
+
+        *rec = (CXLDCRecord) {
+            .type = s->type, .flags = s->flags, .host_id = s->host_id,
+            .region_id = s->region_id, .dpa = s->dpa, .len = s->len,
+            .shared_seq = s->shared_seq, .extents_avail = s->extents_avail,
+            .tags_avail = s->tags_avail,
+        };
+        memcpy(rec->tag.data, s->tag, sizeof(rec->tag.data));
+        QSIMPLEQ_INSERT_TAIL(&dc->records, rec, next);
+        dc->nr_records++;
+    }
+    dc->generation = snap->generation;
+    dc->cursor = NULL;
+    dc->next_group_id = snap->next_group_id;
+    dc->next_release_id = snap->next_release_id;
+    return true;
+}

@@ -793,6 +793,248 @@ static void test_release_sanitize_all_spans(void)
     fx_cleanup(&f);
 }
 
+/* Build a state with something of everything migration must carry. */
+static void build_busy_state(Fixture *f)
+{
+    QemuUUID tag;
+    CXLDCRange acc[] = { { 0, 2 * BS }, { 4 * BS, BS } };
+    CXLDCRange pend[] = { { 8 * BS, 2 * BS }, { 12 * BS, BS } };
+    CXLDCRange later[] = { { 20 * BS, BS } };
+    CXLDCRange staged[] = { { 8 * BS, BS } };
+    CXLDCRange rel[] = { { BS, BS } };
+    CXLDCAddRequest req = {
+        .policy = CXL_DC_SELECT_PRESCRIPTIVE, .has_tag = true,
+        .nr_ranges = 2, .ranges = acc,
+    };
+
+    qemu_uuid_generate(&tag);
+    req.tag = tag;
+    g_assert(cxl_dc_offer_add(&f->dc, &req, NULL, &error_abort));
+    g_assert_cmpint(respond(f, acc, 2, false), ==, CXL_DC_OK);
+    g_assert(add(f, 0, pend, 2, &error_abort));
+    g_assert(add(f, 1, later, 1, &error_abort));
+    g_assert_cmpint(respond(f, staged, 1, true), ==, CXL_DC_OK);
+    g_assert(fm_release(f, CXL_DC_REMOVE_PRESCRIPTIVE, false, true, NULL,
+                        rel, 1, &error_abort));
+    /* Some records left in the queue */
+    cxl_dc_record_pop(&f->dc);
+}
+
+/* Assert two engines hold the same state, as their snapshots show. */
+static void assert_same_state(CXLDCState *a, CXLDCState *b)
+{
+    CXLDCSnapshot sa = {}, sb = {};
+
+    cxl_dc_save(a, &sa);
+    cxl_dc_save(b, &sb);
+#define SAME_ARRAY(n, arr) do { \
+        g_assert_cmpuint(sa.n, ==, sb.n); \
+        g_assert(!sa.n || !memcmp(sa.arr, sb.arr, sa.n * sizeof(*sa.arr))); \
+    } while (0)
+    SAME_ARRAY(nr_regions, regions);
+    SAME_ARRAY(nr_extents, extents);
+    SAME_ARRAY(nr_groups, groups);
+    SAME_ARRAY(nr_releases, releases);
+    SAME_ARRAY(nr_ranges, ranges);
+    SAME_ARRAY(nr_records, records);
+#undef SAME_ARRAY
+    g_assert_cmpuint(sa.generation, ==, sb.generation);
+    g_assert_cmpuint(sa.next_group_id, ==, sb.next_group_id);
+    g_assert_cmpuint(sa.next_release_id, ==, sb.next_release_id);
+    g_assert_cmpuint(a->nr_accepted, ==, b->nr_accepted);
+    g_assert_cmpuint(a->nr_pending, ==, b->nr_pending);
+    g_assert_cmpuint(cxl_dc_tags_avail(a), ==, cxl_dc_tags_avail(b));
+    cxl_dc_snapshot_free(&sa);
+    cxl_dc_snapshot_free(&sb);
+}
+
+static void test_migrate_roundtrip(void)
+{
+    Fixture src, dst;
+    CXLDCSnapshot snap = {};
+    CXLDCRange rest[] = { { 9 * BS, BS }, { 12 * BS, BS } };
+
+    fx_init(&src, 64);
+    fx_init(&dst, 64);
+    build_busy_state(&src);
+    cxl_dc_save(&src.dc, &snap);
+    g_assert(cxl_dc_load(&dst.dc, &snap, &error_abort));
+    cxl_dc_snapshot_free(&snap);
+    assert_same_state(&src.dc, &dst.dc);
+    g_assert(cxl_dc_is_backed(&dst.dc, 0, 2 * BS));
+    g_assert_false(cxl_dc_is_backed(&dst.dc, 8 * BS, BS));
+
+    /* Both go on the same way: finish the response in parts, release */
+    g_assert_cmpint(respond(&src, rest, 2, false), ==, CXL_DC_OK);
+    g_assert_cmpint(respond(&dst, rest, 2, false), ==, CXL_DC_OK);
+    g_assert_cmpint(host_release(&src, 0, 2 * BS), ==, CXL_DC_OK);
+    g_assert_cmpint(host_release(&dst, 0, 2 * BS), ==, CXL_DC_OK);
+    assert_same_state(&src.dc, &dst.dc);
+    /* The pending release asked for sanitize: both sanitized */
+    assert_ranges(src.sanitized, (CXLDCRange[]) { { 0, 2 * BS } }, 1);
+    assert_ranges(dst.sanitized, (CXLDCRange[]) { { 0, 2 * BS } }, 1);
+    fx_cleanup(&src);
+    fx_cleanup(&dst);
+}
+
+/* Corrupt a copy of a busy snapshot with @fn; loading it must fail. */
+typedef void (*Corrupt)(CXLDCSnapshot *snap);
+
+static void corrupt_overlap(CXLDCSnapshot *snap)
+{
+    snap->extents[1].dpa = snap->extents[0].dpa + BS;
+}
+
+static void corrupt_out_of_range(CXLDCSnapshot *snap)
+{
+    snap->extents[0].dpa = REGION_LEN;
+}
+
+static void corrupt_misaligned(CXLDCSnapshot *snap)
+{
+    snap->extents[0].len = BS + 4096;
+}
+
+static void corrupt_wrap(CXLDCSnapshot *snap)
+{
+    snap->extents[0].dpa = UINT64_MAX - BS + 1;
+    snap->extents[0].len = 2 * BS;
+}
+
+static void corrupt_regions(CXLDCSnapshot *snap)
+{
+    snap->nr_regions = 1;
+}
+
+static void corrupt_region_base(CXLDCSnapshot *snap)
+{
+    snap->regions[1].base += 256 * MiB;
+}
+
+static void corrupt_group_index(CXLDCSnapshot *snap)
+{
+    guint i;
+
+    for (i = 0; i < snap->nr_extents; i++) {
+        if (snap->extents[i].kind == CXL_DC_SAVED_PENDING) {
+            snap->extents[i].group = 7;
+            return;
+        }
+    }
+}
+
+static void corrupt_staged_outside(CXLDCSnapshot *snap)
+{
+    guint i;
+
+    for (i = 0; i < snap->nr_extents; i++) {
+        if (snap->extents[i].kind == CXL_DC_SAVED_STAGED) {
+            snap->extents[i].dpa = 40 * BS;
+            return;
+        }
+    }
+}
+
+static void corrupt_pending_on_accepted(CXLDCSnapshot *snap)
+{
+    guint i;
+
+    for (i = 0; i < snap->nr_extents; i++) {
+        if (snap->extents[i].kind == CXL_DC_SAVED_PENDING) {
+            snap->extents[i].dpa = 0;
+            return;
+        }
+    }
+}
+
+static void corrupt_too_many(CXLDCSnapshot *snap)
+{
+    guint i;
+
+    snap->extents = g_renew(CXLDCSavedExtent, snap->extents, 80);
+    for (i = 0; i < 80; i++) {
+        snap->extents[i] = (CXLDCSavedExtent) {
+            .dpa = (i % 2 ? REGION1_BASE : 0) + (uint64_t)(i / 2) * BS,
+            .len = BS,
+            .kind = CXL_DC_SAVED_ACCEPTED,
+        };
+    }
+    snap->nr_extents = 80;
+}
+
+static void corrupt_record(CXLDCSnapshot *snap)
+{
+    snap->records[0].type = 9;
+}
+
+static void corrupt_ranges(CXLDCSnapshot *snap)
+{
+    snap->releases[0].nr_ranges = 5;
+}
+
+static void corrupt_kind(CXLDCSnapshot *snap)
+{
+    snap->extents[0].kind = 3;
+}
+
+static const struct {
+    Corrupt fn;
+    const char *error;
+} corruptions[] = {
+    { corrupt_overlap, "accepted extent 1: dpa 0x200000 overlaps accepted"
+                       " extent 0 at dpa 0x0" },
+    { corrupt_out_of_range, "accepted extent 0: dpa 0x8000000" },
+    { corrupt_misaligned, "is not aligned to block size" },
+    { corrupt_wrap, "is not inside one DC region" },
+    { corrupt_regions, "the stream has 1 DC regions, the device 2" },
+    { corrupt_region_base, "region 1: the stream has base" },
+    { corrupt_group_index, "group 7 does not exist" },
+    { corrupt_staged_outside, "is not inside one pending extent" },
+    { corrupt_pending_on_accepted, "pending extent 2: dpa 0x0 overlaps"
+                                   " accepted extent 0" },
+    { corrupt_too_many, "the stream holds 80 extents" },
+    { corrupt_record, "queued record 0" },
+    { corrupt_ranges, "release request 0" },
+    { corrupt_kind, "kind 3 is unknown" },
+};
+
+static void test_migrate_corrupt(void)
+{
+    guint i;
+
+    for (i = 0; i < ARRAY_SIZE(corruptions); i++) {
+        Fixture src, dst;
+        CXLDCSnapshot snap = {}, before = {}, after = {};
+        Error *err = NULL;
+
+        fx_init(&src, 64);
+        fx_init(&dst, 64);
+        build_busy_state(&src);
+        /* The destination has a state of its own, which must survive */
+        g_assert(add(&dst, 1, (CXLDCRange[]) { { 30 * BS, BS } }, 1,
+                     &error_abort));
+        cxl_dc_save(&dst.dc, &before);
+        cxl_dc_save(&src.dc, &snap);
+        corruptions[i].fn(&snap);
+        g_assert_false(cxl_dc_load(&dst.dc, &snap, &err));
+        if (!strstr(error_get_pretty(err), corruptions[i].error)) {
+            g_error("corruption %u: '%s' does not mention '%s'", i,
+                    error_get_pretty(err), corruptions[i].error);
+        }
+        error_free(err);
+        cxl_dc_save(&dst.dc, &after);
+        g_assert_cmpuint(before.nr_extents, ==, after.nr_extents);
+        g_assert(!memcmp(before.extents, after.extents,
+                         before.nr_extents * sizeof(*before.extents)));
+        g_assert_cmpuint(before.nr_records, ==, after.nr_records);
+        cxl_dc_snapshot_free(&snap);
+        cxl_dc_snapshot_free(&before);
+        cxl_dc_snapshot_free(&after);
+        fx_cleanup(&src);
+        fx_cleanup(&dst);
+    }
+}
+
 /*
  * Randomized check against a model: one state per block, and per block
  * an extent number so that extent boundaries are modelled too.
@@ -1217,6 +1459,8 @@ int main(int argc, char **argv)
                     test_release_forced_and_tag);
     g_test_add_func("/cxl-dc/extent-list/paging", test_extent_list_paging);
     g_test_add_func("/cxl-dc/notices", test_notices);
+    g_test_add_func("/cxl-dc/migrate/roundtrip", test_migrate_roundtrip);
+    g_test_add_func("/cxl-dc/migrate/corrupt", test_migrate_corrupt);
     g_test_add_func("/cxl-dc/release/sanitize-all-spans",
                     test_release_sanitize_all_spans);
     g_test_add_func("/cxl-dc/scale/65536", test_many_extents);

@@ -313,6 +313,86 @@ uint32_t cxl_dc_get_extents(CXLDCState *dc, uint32_t start, uint32_t max,
 CXLDCRecord *cxl_dc_record_peek(CXLDCState *dc);
 void cxl_dc_record_pop(CXLDCState *dc);
 
+/*
+ * Migration: the engine's state as flat arrays in host order, written by
+ * cxl_dc_save() and checked in full by cxl_dc_load() before it replaces
+ * the state.  All arrays are g_new() allocated.
+ */
+typedef enum CXLDCSavedKind {
+    CXL_DC_SAVED_ACCEPTED,
+    CXL_DC_SAVED_PENDING,       /* offered in group @group */
+    CXL_DC_SAVED_STAGED,        /* accepted by a response in parts */
+} CXLDCSavedKind;
+
+typedef struct CXLDCSavedRegion {
+    uint64_t base;
+    uint64_t len;
+    uint64_t block_size;
+} CXLDCSavedRegion;
+
+typedef struct CXLDCSavedExtent {
+    uint64_t dpa;
+    uint64_t len;
+    uint8_t tag[16];
+    uint16_t shared_seq;
+    uint16_t kind;              /* CXLDCSavedKind */
+    uint32_t group;             /* index into the groups, oldest first */
+} CXLDCSavedExtent;
+
+typedef struct CXLDCSavedGroup {
+    uint64_t id;
+    uint16_t host_id;
+    uint8_t region_id;
+} CXLDCSavedGroup;
+
+typedef struct CXLDCSavedRelease {
+    uint64_t id;
+    uint16_t host_id;
+    uint8_t region_id;
+    uint8_t sanitize;
+    uint32_t nr_ranges;         /* the next ones in the ranges array */
+} CXLDCSavedRelease;
+
+typedef struct CXLDCSavedRange {
+    uint64_t dpa;
+    uint64_t len;
+} CXLDCSavedRange;
+
+typedef struct CXLDCSavedRecord {
+    uint8_t type;
+    uint8_t flags;
+    uint8_t region_id;
+    uint16_t host_id;
+    uint64_t dpa;
+    uint64_t len;
+    uint8_t tag[16];
+    uint16_t shared_seq;
+    uint32_t extents_avail;
+    uint32_t tags_avail;
+} CXLDCSavedRecord;
+
+typedef struct CXLDCSnapshot {
+    uint32_t nr_regions;
+    CXLDCSavedRegion *regions;
+    uint32_t nr_extents;
+    CXLDCSavedExtent *extents;
+    uint32_t nr_groups;
+    CXLDCSavedGroup *groups;
+    uint32_t nr_releases;
+    CXLDCSavedRelease *releases;
+    uint32_t nr_ranges;
+    CXLDCSavedRange *ranges;
+    uint32_t nr_records;
+    CXLDCSavedRecord *records;
+    uint32_t generation;
+    uint64_t next_group_id;
+    uint64_t next_release_id;
+} CXLDCSnapshot;
+
+void cxl_dc_save(CXLDCState *dc, CXLDCSnapshot *snap);
+bool cxl_dc_load(CXLDCState *dc, const CXLDCSnapshot *snap, Error **errp);
+void cxl_dc_snapshot_free(CXLDCSnapshot *snap);
+
 /* Walk a region's accepted extents in DPA order: first, then next. */
 CXLDCExtent *cxl_dc_accepted_first(CXLDCRegion *r);
 CXLDCExtent *cxl_dc_accepted_next(CXLDCExtent *e);
