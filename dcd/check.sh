@@ -10,8 +10,9 @@
 #                           gives exactly qemu/'s tree, and builds
 #
 #   run                     make run answers QMP and the example it prints
+#   sanitizers              unit tests and qtests on an ASan+UBSan build
 #
-# CHECK_ONLY=unit,qtest,run,checkpatch,series limits the groups run.
+# CHECK_ONLY=unit,qtest,run,sanitizers,checkpatch,series limits the groups run.
 
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -79,6 +80,33 @@ fi
 
 if want run; then
     run_tap "make-run" python3 "$TOP/dcd/test-run.py"
+fi
+
+# The unit tests and qtests again, against a build with AddressSanitizer
+# and UndefinedBehaviorSanitizer (out/san/build), any report fatal.
+if want sanitizers; then
+    san="$OUT/san/build"
+    mkdir -p "$san"
+    if { [ -f "$san/build.ninja" ] ||
+         (cd "$san" && "$WORKTREE/configure" "${QEMU_CONFIGURE_ARGS[@]}" \
+              --enable-asan --enable-ubsan); } > "$LOGDIR/san-build.log" 2>&1 &&
+       ninja -C "$san" qemu-system-x86_64 $(cat "$TOP/dcd/test-binaries") \
+           >> "$LOGDIR/san-build.log" 2>&1; then
+        result pass "sanitizers: build with ASan and UBSan"
+        saved_binary="$QTEST_QEMU_BINARY"
+        export QTEST_QEMU_BINARY="$san/qemu-system-x86_64"
+        # QEMU's own exit-time leaks are not ours to report here.
+        export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
+        export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+        for t in $(cat "$TOP/dcd/test-binaries"); do
+            run_tap "sanitizers/${t#tests/}" "$san/$t"
+        done
+        unset ASAN_OPTIONS UBSAN_OPTIONS
+        export QTEST_QEMU_BINARY="$saved_binary"
+    else
+        result fail "sanitizers: build with ASan and UBSan" \
+            "(see ${LOGDIR#$TOP/}/san-build.log)"
+    fi
 fi
 
 series="$OUT/series"

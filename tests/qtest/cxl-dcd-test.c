@@ -3721,6 +3721,269 @@ static void test_interrupt_on_records(void)
 }
 
 
+/* Migration */
+
+/*
+ * Migrate @d's machine, started with @args, to a new QEMU, through a
+ * socket or, with @to_file, through a file; the host driver goes on
+ * with the destination, whose QMP replaces the source's.
+ */
+static void dcd_migrate(Dcd *d, const char *args, bool to_file)
+{
+    g_autofree char *path = g_strdup_printf("%s/dcd-migrate-%d.%s",
+                                            g_get_tmp_dir(), getpid(),
+                                            to_file ? "bin" : "sock");
+    g_autofree char *uri = g_strdup_printf("%s:%s", to_file ? "file" : "unix",
+                                           path);
+    g_autofree char *dst_args = g_strdup_printf("%s -incoming %s", args, uri);
+    QTestState *dst = NULL;
+    const char *status;
+    QDict *rsp;
+    int tries;
+
+    if (!to_file) {
+        dst = qtest_init(dst_args);
+    }
+    assert_ok(qtest_qmp(d->qts, "{'execute': 'migrate',"
+                        " 'arguments': {'uri': %s}}", uri));
+    for (tries = 0; tries < 6000; tries++) {
+        rsp = qtest_qmp(d->qts, "{'execute': 'query-migrate'}");
+        status = qdict_get_str(qdict_get_qdict(rsp, "return"), "status");
+        if (!strcmp(status, "completed") || !strcmp(status, "failed")) {
+            break;
+        }
+        qobject_unref(rsp);
+        g_usleep(10 * 1000);
+    }
+    g_assert_cmpstr(status, ==, "completed");
+    qobject_unref(rsp);
+    qtest_quit(d->qts);
+    if (to_file) {
+        dst = qtest_init(dst_args);
+        unlink(path);
+    }
+    qtest_qmp_eventwait(dst, "RESUME");
+    d->qts = dst;
+    d->bus->qts = dst;
+    d->mbox.qts = dst;
+}
+
+#define MIGRATE_TAG_A "0b4e6d6a-5c1d-4f0e-9a2b-3c4d5e6f7a8b"
+#define MIGRATE_TAG_B "1c5f7e7b-6d2e-4a1f-8b3c-4d5e6f708192"
+
+/*
+ * Migrate a device with accepted extents of two tags, data written to
+ * them, a pending release and an offer whose record chain the host has
+ * only partly read; on the destination the host reads the rest of the
+ * chain, accepts the offer, answers the release, and the data is there.
+ */
+static void do_migrate(bool to_file)
+{
+    Dcd *d = dcd_boot();
+    g_autoptr(GString) json = g_string_new("[");
+    g_autoptr(GArray) events = NULL;
+    g_autoptr(GArray) records = g_array_new(false, true,
+                                            sizeof(DcdEventRaw));
+    g_autoptr(QDict) ev = NULL;
+    const DcdExtent b_ext = { .dpa = DCD_REGION_LEN, .len = 4 * MiB };
+    DcdExtent offered[12];
+    uint16_t handles[4];
+    uint64_t hpa = dcd_hpa(d, 64 * MiB);
+    uint32_t gen;
+    uint8_t flags;
+    guint i;
+
+    assert_ok(dcd_qmp(d->qts, "cxl-add-dynamic-capacity",
+                      "{'host-id': 0, 'selection-policy': 'prescriptive',"
+                      " 'region': 0, 'tag': '" MIGRATE_TAG_A "', 'extents': "
+                      TWO_EXTENTS "}"));
+    g_clear_pointer(&events, g_array_unref);
+    events = dcd_drain_dc_events(d);
+    g_assert_cmphex(dcd_add_response(d, two_extents, 2), ==, CXL_RC_SUCCESS);
+    assert_ok(dcd_qmp(d->qts, "cxl-add-dynamic-capacity",
+                      "{'host-id': 0, 'selection-policy': 'prescriptive',"
+                      " 'region': 1, 'tag': '" MIGRATE_TAG_B "', 'extents':"
+                      " [{'offset': 0, 'len': 4194304}]}"));
+    g_clear_pointer(&events, g_array_unref);
+    events = dcd_drain_dc_events(d);
+    g_assert_cmphex(dcd_add_response(d, &b_ext, 1), ==, CXL_RC_SUCCESS);
+    dcd_hdm_commit(d, DCD_CAPACITY);
+    qtest_writeq(d->qts, hpa, DCD_PATTERN);
+
+    /* A release the host has seen and not answered */
+    assert_ok(dcd_qmp_release(d->qts,
+                              "{'host-id': 0, 'removal-policy': 'tag-based',"
+                              " 'region': 1, 'tag': '" MIGRATE_TAG_B "'}"));
+    g_clear_pointer(&events, g_array_unref);
+    events = dcd_drain_dc_events(d);
+    g_assert_cmpuint(events->len, ==, 1);
+
+    /* An offer of 12 extents: the host reads and clears 4 records */
+    for (i = 0; i < 12; i++) {
+        offered[i].dpa = 256 * MiB + i * 4 * MiB;
+        offered[i].len = 2 * MiB;
+        g_string_append_printf(json, "%s{'offset': %" PRIu64 ", 'len': %"
+                               PRIu64 "}", i ? "," : "", offered[i].dpa,
+                               offered[i].len);
+    }
+    g_string_append(json, "]");
+    assert_ok(dcd_add(d->qts, 0, json->str));
+    g_assert_cmphex(dcd_get_events(d, CXL_EVENT_LOG_DC, records, &flags), ==,
+                    CXL_RC_SUCCESS);
+    for (i = 0; i < 4; i++) {
+        DcdEvent e;
+
+        dcd_parse_dc_event(&g_array_index(records, DcdEventRaw, i), &e);
+        assert_extent(&e.extent, offered[i].dpa, offered[i].len);
+        handles[i] = e.handle;
+    }
+    g_assert_cmphex(dcd_clear_events(d, CXL_EVENT_LOG_DC, handles, 4), ==,
+                    CXL_RC_SUCCESS);
+    gen = dcd_generation(d);
+
+    dcd_migrate(d, DCD_MACHINE, to_file);
+
+    /* The list, its generation and the data are there */
+    assert_extent_list(d, (DcdExtent[]) { two_extents[0], two_extents[1],
+                                          b_ext }, 3);
+    g_assert_cmpuint(dcd_generation(d), ==, gen);
+    g_assert_cmphex(qtest_readq(d->qts, hpa), ==, DCD_PATTERN);
+    /* The rest of the chain: 8 records, More on all but the last */
+    g_clear_pointer(&events, g_array_unref);
+    events = dcd_drain_dc_events(d);
+    assert_add_events(events, offered + 4, 8);
+    /* The host accepts the whole offer and answers the release */
+    g_assert_cmphex(dcd_add_response(d, offered, 12), ==, CXL_RC_SUCCESS);
+    g_assert_cmphex(dcd_release(d, &b_ext, 1), ==, CXL_RC_SUCCESS);
+    ev = qtest_qmp_eventwait_ref(d->qts, "CXL_DYNAMIC_CAPACITY_RELEASED");
+    g_assert_cmpstr(qdict_get_str(qdict_get_qdict(ev, "data"), "reason"), ==,
+                    "requested");
+    g_assert_cmphex(qtest_readq(d->qts, hpa), ==, DCD_PATTERN);
+    assert_query_matches_host(d);
+    dcd_quit(d);
+}
+
+static void test_migrate_socket(void)
+{
+    do_migrate(false);
+}
+
+static void test_migrate_file(void)
+{
+    do_migrate(true);
+}
+
+
+/*
+ * A stream whose Dynamic Capacity state is corrupt is refused with an
+ * error naming what is wrong; the destination stays up and unchanged.
+ */
+typedef struct DcdCorruption {
+    const char *what;
+    uint32_t offset;            /* from the first count of the subsection */
+    uint64_t value;             /* written big endian */
+    unsigned size;
+    const char *error;
+} DcdCorruption;
+
+/*
+ * Offsets in the subsection "cxl-type3/dynamic-capacity" after its
+ * version: 6 counts, generation, 2 ids (44 bytes), then 2 regions of 24
+ * bytes, then extents of 40 bytes (dpa, len, tag, seq, kind, group).
+ */
+#define DC_SUB_REGIONS  44
+#define DC_SUB_EXTENTS  (DC_SUB_REGIONS + 2 * 24)
+
+static const DcdCorruption corruptions[] = {
+    { "count", 4, 0xffffffff, 4, "exceed what the device can hold" },
+    { "overlap", DC_SUB_EXTENTS + 40, 64 * MiB, 8,
+      "accepted extent 1: dpa 0x4000000 overlaps accepted extent 0" },
+    { "out of range", DC_SUB_EXTENTS, 4 * GiB, 8,
+      "accepted extent 0: dpa 0x100000000 length 0x8000000 is not inside"
+      " one DC region" },
+    { "region base", DC_SUB_REGIONS, 256 * MiB, 8,
+      "region 0: the stream has base 0x10000000" },
+};
+
+static void test_migrate_corrupt(void)
+{
+    g_autofree char *path = g_strdup_printf("%s/dcd-corrupt-%d.bin",
+                                            g_get_tmp_dir(), getpid());
+    g_autofree char *uri = g_strdup_printf("file:%s", path);
+    const char *name = "cxl-type3/dynamic-capacity";
+    g_autofree uint8_t *stream = NULL;
+    size_t len, base;
+    void *at;
+    Dcd *d = dcd_boot();
+    guint i;
+    QDict *rsp;
+
+    dcd_add_accept(d, 0, TWO_EXTENTS);
+    assert_ok(qtest_qmp(d->qts, "{'execute': 'migrate',"
+                        " 'arguments': {'uri': %s}}", uri));
+    do {
+        rsp = qtest_qmp(d->qts, "{'execute': 'query-migrate'}");
+        i = !strcmp(qdict_get_str(qdict_get_qdict(rsp, "return"), "status"),
+                    "completed");
+        qobject_unref(rsp);
+        g_usleep(10 * 1000);
+    } while (!i);
+    dcd_quit(d);
+    g_assert(g_file_get_contents(path, (char **)&stream, &len, NULL));
+    at = memmem(stream, len, name, strlen(name));
+    g_assert(at);
+    base = (uint8_t *)at - stream;
+    /* After the name, the subsection's version (4 bytes) */
+    base += strlen(name) + 4;
+    g_assert_cmpuint(ldl_be_p(stream + base), ==, 2);        /* regions */
+    g_assert_cmpuint(ldl_be_p(stream + base + 4), ==, 2);    /* extents */
+
+    for (i = 0; i < ARRAY_SIZE(corruptions); i++) {
+        g_autofree uint8_t *bad = g_memdup2(stream, len);
+        uint8_t *field = bad + base + corruptions[i].offset;
+        QTestState *dst;
+        QDict *info;
+        const char *status;
+
+        if (corruptions[i].size == 8) {
+            stq_be_p(field, corruptions[i].value);
+        } else {
+            stl_be_p(field, corruptions[i].value);
+        }
+        g_assert(g_file_set_contents(path, (char *)bad, len, NULL));
+        dst = qtest_init(DCD_MACHINE "-incoming defer");
+        assert_ok(qtest_qmp(dst, "{'execute': 'migrate-incoming',"
+                            " 'arguments': {'uri': %s,"
+                            " 'exit-on-error': false}}", uri));
+        do {
+            rsp = qtest_qmp(dst, "{'execute': 'query-migrate'}");
+            info = qdict_get_qdict(rsp, "return");
+            status = qdict_haskey(info, "status") ?
+                     qdict_get_str(info, "status") : "";
+            if (!strcmp(status, "failed") || !strcmp(status, "completed")) {
+                break;
+            }
+            qobject_unref(rsp);
+            g_usleep(10 * 1000);
+        } while (true);
+        g_assert_cmpstr(status, ==, "failed");
+        if (!strstr(qdict_get_str(info, "error-desc"), corruptions[i].error)) {
+            g_error("%s: '%s' does not mention '%s'", corruptions[i].what,
+                    qdict_get_str(info, "error-desc"), corruptions[i].error);
+        }
+        qobject_unref(rsp);
+        /* Alive, with its own empty dynamic capacity state */
+        rsp = qtest_qmp(dst, "{'execute': 'query-cxl-dynamic-capacity'}");
+        info = qobject_to(QDict, qlist_peek(qdict_get_qlist(rsp, "return")));
+        g_assert_cmpint(qdict_get_int(info, "extents-available"), ==,
+                        qdict_get_int(info, "extents-supported"));
+        qobject_unref(rsp);
+        qtest_quit(dst);
+    }
+    unlink(path);
+}
+
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -3763,6 +4026,9 @@ int main(int argc, char **argv)
     qtest_add_func("/cxl/dcd/events/forced", test_events_forced);
     qtest_add_func("/cxl/dcd/events/sanitize", test_events_sanitize);
     qtest_add_func("/cxl/dcd/doc/walkthrough", test_doc_walkthrough);
+    qtest_add_func("/cxl/dcd/migrate/socket", test_migrate_socket);
+    qtest_add_func("/cxl/dcd/migrate/file", test_migrate_file);
+    qtest_add_func("/cxl/dcd/migrate/corrupt", test_migrate_corrupt);
     qtest_add_func("/cxl/dcd/fm/tunnel-length", test_fm_tunnel_length);
     qtest_add_func("/cxl/dcd/fm/set-region-config-bad-index",
                    test_fm_set_region_config_bad_index);
