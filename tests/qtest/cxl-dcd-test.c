@@ -3984,6 +3984,61 @@ static void test_migrate_corrupt(void)
 }
 
 
+/* query-qmp-schema lists the new command, its events and new members */
+static void test_qmp_schema(void)
+{
+    QTestState *qts = dcd_start();
+    QDict *rsp = qtest_qmp(qts, "{'execute': 'query-qmp-schema'}");
+    static const char *const names[] = {
+        "query-cxl-dynamic-capacity",
+        "CXL_DYNAMIC_CAPACITY_ACCEPTED",
+        "CXL_DYNAMIC_CAPACITY_REJECTED",
+        "CXL_DYNAMIC_CAPACITY_RELEASED",
+        "CXL_DYNAMIC_CAPACITY_SANITIZED",
+        "cxl-add-dynamic-capacity",
+    };
+    bool found[ARRAY_SIZE(names)] = { false };
+    bool has_length = false;
+    g_autofree char *add_args = NULL;
+    QListEntry *e;
+    guint i;
+
+    QLIST_FOREACH_ENTRY(qdict_get_qlist(rsp, "return"), e) {
+        QDict *entity = qobject_to(QDict, e->value);
+
+        for (i = 0; i < ARRAY_SIZE(names); i++) {
+            if (!strcmp(qdict_get_str(entity, "name"), names[i])) {
+                found[i] = true;
+                if (i == ARRAY_SIZE(names) - 1) {
+                    add_args = g_strdup(qdict_get_str(entity, "arg-type"));
+                }
+            }
+        }
+    }
+    for (i = 0; i < ARRAY_SIZE(names); i++) {
+        if (!found[i]) {
+            g_error("query-qmp-schema does not list %s", names[i]);
+        }
+    }
+    /* The add command's arguments have the member length */
+    QLIST_FOREACH_ENTRY(qdict_get_qlist(rsp, "return"), e) {
+        QDict *entity = qobject_to(QDict, e->value);
+        QListEntry *m;
+
+        if (strcmp(qdict_get_str(entity, "name"), add_args)) {
+            continue;
+        }
+        QLIST_FOREACH_ENTRY(qdict_get_qlist(entity, "members"), m) {
+            has_length |= !strcmp(qdict_get_str(qobject_to(QDict, m->value),
+                                                "name"), "length");
+        }
+    }
+    g_assert(has_length);
+    qobject_unref(rsp);
+    qtest_quit(qts);
+}
+
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -4026,6 +4081,7 @@ int main(int argc, char **argv)
     qtest_add_func("/cxl/dcd/events/forced", test_events_forced);
     qtest_add_func("/cxl/dcd/events/sanitize", test_events_sanitize);
     qtest_add_func("/cxl/dcd/doc/walkthrough", test_doc_walkthrough);
+    qtest_add_func("/cxl/dcd/qmp/schema", test_qmp_schema);
     qtest_add_func("/cxl/dcd/migrate/socket", test_migrate_socket);
     qtest_add_func("/cxl/dcd/migrate/file", test_migrate_file);
     qtest_add_func("/cxl/dcd/migrate/corrupt", test_migrate_corrupt);
