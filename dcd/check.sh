@@ -91,7 +91,7 @@ if want sanitizers; then
          (cd "$san" && "$WORKTREE/configure" "${QEMU_CONFIGURE_ARGS[@]}" \
               --enable-asan --enable-ubsan); } > "$LOGDIR/san-build.log" 2>&1 &&
        ninja -C "$san" qemu-system-x86_64 $(cat "$TOP/dcd/test-binaries") \
-           >> "$LOGDIR/san-build.log" 2>&1; then
+           >> "$LOGDIR/san-build.log" 2>&1 && link_firmware "$san"; then
         result pass "sanitizers: build with ASan and UBSan"
         saved_binary="$QTEST_QEMU_BINARY"
         export QTEST_QEMU_BINARY="$san/qemu-system-x86_64"

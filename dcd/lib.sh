@@ -66,3 +66,18 @@ fi
 # build's objects: hash paths relative to the build directory.
 export CCACHE_BASEDIR="$TOP"
 export CCACHE_NOHASHDIR=1
+
+# The source package has no firmware blobs.  A QEMU run from a build
+# directory looks for them in its qemu-bundle data directory: link there
+# Debian's SeaBIOS and iPXE ROMs and the option ROMs that make builds
+# from the base source (in build/), so that tests and users need no -L.
+link_firmware()
+{
+    local datadir="$1/qemu-bundle/usr/local/share/qemu" f
+    mkdir -p "$datadir"
+    for f in /usr/share/seabios/*.bin /usr/lib/ipxe/qemu/*.rom \
+             "$BUILD"/pc-bios/optionrom/{linuxboot,linuxboot_dma,kvmvapic}.bin \
+             "$BUILD"/pc-bios/optionrom/{multiboot,multiboot_dma,pvh}.bin; do
+        [ -L "$datadir/$(basename "$f")" ] || ln -sf "$f" "$datadir/"
+    done
+}
