@@ -172,7 +172,7 @@ static CXLDCExtent *tree_next(CXLDCExtent *e, uint64_t start, uint64_t last)
 static void accepted_changed(CXLDCState *dc)
 {
     dc->generation++;
-    dc->cursor = NULL;
+    dc->index_valid = false;
 }
 
 /* Records */
@@ -393,11 +393,43 @@ static void group_free(CXLDCState *dc, CXLDCGroup *g)
     g_free(g);
 }
 
+/* Queue release request @rel, its ranges indexed by DPA. */
+static void release_add(CXLDCState *dc, CXLDCRelease *rel)
+{
+    uint32_t i;
+
+    rel->nodes = g_new0(CXLDCReleaseRange, rel->nr_ranges);
+    for (i = 0; i < rel->nr_ranges; i++) {
+        rel->nodes[i].rel = rel;
+        rel->nodes[i].node.start = rel->ranges[i].start_dpa;
+        rel->nodes[i].node.last = rel->ranges[i].start_dpa +
+                                  rel->ranges[i].len - 1;
+        interval_tree_insert(&rel->nodes[i].node, &dc->releasing);
+    }
+    QTAILQ_INSERT_TAIL(&dc->releases, rel, next);
+}
+
 static void release_free(CXLDCState *dc, CXLDCRelease *rel)
 {
+    uint32_t i;
+
+    for (i = 0; i < rel->nr_ranges; i++) {
+        interval_tree_remove(&rel->nodes[i].node, &dc->releasing);
+    }
     QTAILQ_REMOVE(&dc->releases, rel, next);
+    g_free(rel->nodes);
     g_free(rel->ranges);
     g_free(rel);
+}
+
+/* The first release request range that overlaps [start, last], or NULL */
+static CXLDCReleaseRange *releasing_first(CXLDCState *dc, uint64_t start,
+                                          uint64_t last)
+{
+    IntervalTreeNode *n = interval_tree_iter_first(&dc->releasing, start,
+                                                   last);
+
+    return n ? container_of(n, CXLDCReleaseRange, node) : NULL;
 }
 
 void cxl_dc_clear(CXLDCState *dc)
@@ -440,6 +472,9 @@ void cxl_dc_cleanup(CXLDCState *dc)
     }
     g_hash_table_destroy(dc->tags);
     dc->tags = NULL;
+    g_free(dc->index);
+    dc->index = NULL;
+    dc->index_valid = false;
     dc->nr_regions = 0;
 }
 
@@ -1058,16 +1093,12 @@ static void notify_spans(CXLDCState *dc, CXLDCNoticeType type,
 /* True when a release request asks to sanitize some of [start, last]. */
 static bool sanitize_requested(CXLDCState *dc, uint64_t start, uint64_t last)
 {
-    CXLDCRelease *rel;
-    uint32_t i;
+    IntervalTreeNode *n;
 
-    QTAILQ_FOREACH(rel, &dc->releases, next) {
-        for (i = 0; rel->sanitize && i < rel->nr_ranges; i++) {
-            uint64_t s = rel->ranges[i].start_dpa;
-
-            if (s <= last && start <= s + rel->ranges[i].len - 1) {
-                return true;
-            }
+    for (n = interval_tree_iter_first(&dc->releasing, start, last); n;
+         n = interval_tree_iter_next(n, start, last)) {
+        if (container_of(n, CXLDCReleaseRange, node)->rel->sanitize) {
+            return true;
         }
     }
     return false;
@@ -1083,7 +1114,8 @@ static void release_settle(CXLDCState *dc, uint16_t host_id,
                            const DCSpan *spans, uint32_t n, bool sanitize)
 {
     g_autofree DCSpan *clean = g_new0(DCSpan, MAX(n, 1));
-    CXLDCRelease *rel, *tmp;
+    g_autoptr(GPtrArray) candidates = g_ptr_array_new();
+    CXLDCRelease *rel;
     uint32_t i, nr_clean = 0;
 
     for (i = 0; i < n; i++) {
@@ -1098,14 +1130,30 @@ static void release_settle(CXLDCState *dc, uint16_t host_id,
     }
     notify_spans(dc, CXL_DC_NOTICE_SANITIZED, host_id, clean, nr_clean, 0);
 
-    QTAILQ_FOREACH_SAFE(rel, &dc->releases, next, tmp) {
+    /* Only requests with a range in the released spans can be done */
+    for (i = 0; i < n; i++) {
+        IntervalTreeNode *node;
+
+        for (node = interval_tree_iter_first(&dc->releasing, spans[i].start,
+                                             spans[i].last);
+             node; node = interval_tree_iter_next(node, spans[i].start,
+                                                  spans[i].last)) {
+            rel = container_of(node, CXLDCReleaseRange, node)->rel;
+            if (!g_ptr_array_find(candidates, rel, NULL)) {
+                g_ptr_array_add(candidates, rel);
+            }
+        }
+    }
+    for (i = 0; i < candidates->len; i++) {
+        uint32_t j;
         bool done = true;
 
-        for (i = 0; i < rel->nr_ranges && done; i++) {
+        rel = g_ptr_array_index(candidates, i);
+        for (j = 0; j < rel->nr_ranges && done; j++) {
             CXLDCRegion *r = &dc->regions[rel->region_id];
-            uint64_t s = rel->ranges[i].start_dpa;
+            uint64_t s = rel->ranges[j].start_dpa;
 
-            done = !tree_first(&r->accepted, s, s + rel->ranges[i].len - 1);
+            done = !tree_first(&r->accepted, s, s + rel->ranges[j].len - 1);
         }
         if (done) {
             release_free(dc, rel);
@@ -1116,19 +1164,7 @@ static void release_settle(CXLDCState *dc, uint16_t host_id,
 /* True when a release request asks for some of [start, last]. */
 static bool release_requested(CXLDCState *dc, uint64_t start, uint64_t last)
 {
-    CXLDCRelease *rel;
-    uint32_t i;
-
-    QTAILQ_FOREACH(rel, &dc->releases, next) {
-        for (i = 0; i < rel->nr_ranges; i++) {
-            uint64_t s = rel->ranges[i].start_dpa;
-
-            if (s <= last && start <= s + rel->ranges[i].len - 1) {
-                return true;
-            }
-        }
-    }
-    return false;
+    return releasing_first(dc, start, last);
 }
 
 CXLDCStatus cxl_dc_host_release(CXLDCState *dc, const CXLDCExtentRaw *ranges,
@@ -1260,21 +1296,16 @@ bool cxl_dc_request_release(CXLDCState *dc, const CXLDCReleaseRequest *req,
 
     if (!req->forced) {
         /* One outstanding request per range keeps answers unambiguous. */
-        QTAILQ_FOREACH(rel, &dc->releases, next) {
-            for (i = 0; i < rel->nr_ranges; i++) {
-                uint64_t s = rel->ranges[i].start_dpa;
-                uint64_t l = s + rel->ranges[i].len - 1;
-                uint32_t j;
+        for (i = 0; i < n; i++) {
+            CXLDCReleaseRange *busy = releasing_first(dc, spans[i].start,
+                                                      spans[i].last);
 
-                for (j = 0; j < n; j++) {
-                    if (spans[j].start <= l && s <= spans[j].last) {
-                        error_setg(errp, "extent %u: offset 0x%" PRIx64
-                                   " is already being released (request %"
-                                   PRIu64 ")", spans[j].index,
-                                   spans[j].start - r->base, rel->id);
-                        return false;
-                    }
-                }
+            if (busy) {
+                error_setg(errp, "extent %u: offset 0x%" PRIx64 " is already"
+                           " being released (request %" PRIu64 ")",
+                           spans[i].index, spans[i].start - r->base,
+                           busy->rel->id);
+                return false;
             }
         }
     } else {
@@ -1308,7 +1339,7 @@ bool cxl_dc_request_release(CXLDCState *dc, const CXLDCReleaseRequest *req,
             rel->ranges[i].start_dpa = spans[i].start;
             rel->ranges[i].len = spans[i].last - spans[i].start + 1;
         }
-        QTAILQ_INSERT_TAIL(&dc->releases, rel, next);
+        release_add(dc, rel);
     }
     for (i = 0; i < n; i++) {
         const QemuUUID *tag = req->has_tag ? &req->tag : &null_tag;
@@ -1322,61 +1353,41 @@ bool cxl_dc_request_release(CXLDCState *dc, const CXLDCReleaseRequest *req,
 
 /* The accepted list, as Get Dynamic Capacity Extent List pages it */
 
-static CXLDCExtent *extent_at(CXLDCState *dc, uint32_t index)
+static CXLDCExtent **accepted_index(CXLDCState *dc)
 {
-    CXLDCExtent *e = NULL;
-    uint32_t i = 0, rid;
+    uint32_t n = 0, rid;
+    CXLDCExtent *e;
 
-    if (index >= dc->nr_accepted) {
-        return NULL;
+    if (dc->index_valid) {
+        return dc->index;
     }
-    /* Sequential paging continues from where the last page ended. */
-    if (dc->cursor && dc->cursor_generation == dc->generation &&
-        dc->cursor_index <= index) {
-        e = dc->cursor;
-        i = dc->cursor_index;
-    } else {
-        for (rid = 0; rid < dc->nr_regions; rid++) {
-            if (index < i + dc->regions[rid].nr_accepted) {
-                e = cxl_dc_accepted_first(&dc->regions[rid]);
-                break;
-            }
-            i += dc->regions[rid].nr_accepted;
+    g_free(dc->index);
+    dc->index = g_new(CXLDCExtent *, MAX(dc->nr_accepted, 1));
+    for (rid = 0; rid < dc->nr_regions; rid++) {
+        for (e = cxl_dc_accepted_first(&dc->regions[rid]); e;
+             e = cxl_dc_accepted_next(e)) {
+            dc->index[n++] = e;
         }
     }
-    while (e && i < index) {
-        CXLDCExtent *next = cxl_dc_accepted_next(e);
-
-        for (rid = e->region_id + 1; !next && rid < dc->nr_regions; rid++) {
-            next = cxl_dc_accepted_first(&dc->regions[rid]);
-        }
-        e = next;
-        i++;
-    }
-    return e;
+    dc->index_valid = true;
+    return dc->index;
 }
 
 uint32_t cxl_dc_get_extents(CXLDCState *dc, uint32_t start, uint32_t max,
                             CXLDCExtentRaw *out)
 {
-    CXLDCExtent *e = extent_at(dc, start);
-    uint32_t n = 0, rid;
+    CXLDCExtent **index = accepted_index(dc);
+    uint32_t n;
 
-    while (e && n < max) {
+    for (n = 0; n < max && start < dc->nr_accepted &&
+         n < dc->nr_accepted - start; n++) {
+        CXLDCExtent *e = index[start + n];
+
         stq_le_p(&out[n].start_dpa, e->node.start);
         stq_le_p(&out[n].len, cxl_dc_extent_len(e));
         memcpy(out[n].tag, e->tag.data, sizeof(out[n].tag));
         stw_le_p(&out[n].shared_seq, e->shared_seq);
         memset(out[n].rsvd, 0, sizeof(out[n].rsvd));
-        n++;
-        dc->cursor = e;
-        dc->cursor_index = start + n - 1;
-        dc->cursor_generation = dc->generation;
-        e = cxl_dc_accepted_next(e);
-        for (rid = dc->cursor->region_id + 1; !e && rid < dc->nr_regions;
-             rid++) {
-            e = cxl_dc_accepted_first(&dc->regions[rid]);
-        }
     }
     return n;
 }
@@ -1786,7 +1797,7 @@ bool cxl_dc_load(CXLDCState *dc, const CXLDCSnapshot *snap, Error **errp)
             rel->ranges[j].start_dpa = snap->ranges[ranges].dpa;
             rel->ranges[j].len = snap->ranges[ranges].len;
         }
-        QTAILQ_INSERT_TAIL(&dc->releases, rel, next);
+        release_add(dc, rel);
     }
     for (i = 0; i < snap->nr_records; i++) {
         const CXLDCSavedRecord *s = &snap->records[i];
@@ -1803,7 +1814,7 @@ bool cxl_dc_load(CXLDCState *dc, const CXLDCSnapshot *snap, Error **errp)
         dc->nr_records++;
     }
     dc->generation = snap->generation;
-    dc->cursor = NULL;
+    dc->index_valid = false;
     dc->next_group_id = snap->next_group_id;
     dc->next_release_id = snap->next_release_id;
     return true;

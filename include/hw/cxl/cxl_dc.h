@@ -129,16 +129,25 @@ struct CXLDCGroup {
     QTAILQ_ENTRY(CXLDCGroup) next;
 };
 
+typedef struct CXLDCRelease CXLDCRelease;
+
+/* A range of a release request, in the device's tree of such ranges */
+typedef struct CXLDCReleaseRange {
+    IntervalTreeNode node;
+    CXLDCRelease *rel;
+} CXLDCReleaseRange;
+
 /* A release the fabric manager asked for and the host has not answered */
-typedef struct CXLDCRelease {
+struct CXLDCRelease {
     uint64_t id;
     uint16_t host_id;
     uint8_t region_id;
     bool sanitize;
     uint32_t nr_ranges;
     CXLDCExtentRaw *ranges;     /* DPA ranges, host order */
+    CXLDCReleaseRange *nodes;   /* the same, indexed */
     QTAILQ_ENTRY(CXLDCRelease) next;
-} CXLDCRelease;
+};
 
 typedef struct CXLDCRegion {
     uint64_t base;              /* DPA */
@@ -211,6 +220,7 @@ typedef struct CXLDCState {
     QTAILQ_HEAD(, CXLDCGroup) groups;
     uint64_t next_group_id;
     QTAILQ_HEAD(, CXLDCRelease) releases;
+    IntervalTreeRoot releasing; /* ranges of all release requests */
     uint64_t next_release_id;
 
     QSIMPLEQ_HEAD(, CXLDCRecord) records;
@@ -219,10 +229,12 @@ typedef struct CXLDCState {
     /* QemuUUID -> number of extents (accepted or pending) with that tag */
     GHashTable *tags;
 
-    /* Cursor for paged walks of the accepted list (Get DC Extent List) */
-    uint32_t cursor_index;
-    uint32_t cursor_generation;
-    CXLDCExtent *cursor;
+    /*
+     * The accepted list in DPA order, for Get DC Extent List to page
+     * through at any index: rebuilt on first use after a change.
+     */
+    CXLDCExtent **index;
+    bool index_valid;
 
     const CXLDCOps *ops;
     void *opaque;
