@@ -14,7 +14,7 @@ QEMU := build/qemu-system-x86_64
 NINJA_TARGETS := qemu-system-x86_64 $(shell cat dcd/test-binaries 2>/dev/null)
 
 .PHONY: all build check run series export reset-worktree worktree-status \
-        unit clean distclean help
+        unit bench clean distclean help
 
 all: build
 
@@ -39,6 +39,10 @@ unit: build/build.ninja
 	@[ -f out/engine/build.ninja ] || meson setup out/engine >/dev/null
 	@meson test -C out/engine --print-errorlogs
 
+# This build against the pristine base (built in out/bench/), side by side
+bench: build
+	@./dcd/bench.sh
+
 series:
 	@./dcd/series.sh out/series
 
@@ -62,6 +66,7 @@ help:
 	@echo "make check         run every test; ends with 'N passed, N failed'"
 	@echo "make run           start the default DCD machine with a QMP socket"
 	@echo "make unit          build and run the engine's unit tests alone"
+	@echo "make bench         benchmark this build against the pristine base"
 	@echo "make series        write the whole series to out/series/"
 	@echo "make export        write qemu/'s commits back to patches/"
 	@echo "make reset-worktree  reset qemu/ to the base plus patches/"
