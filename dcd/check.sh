@@ -11,8 +11,9 @@
 #
 #   run                     make run answers QMP and the example it prints
 #   sanitizers              unit tests and qtests on an ASan+UBSan build
+#   fuzz                    the engine's fuzz targets, 10 s each
 #
-# CHECK_ONLY=unit,qtest,run,sanitizers,checkpatch,series limits the groups run.
+# CHECK_ONLY=unit,qtest,run,sanitizers,fuzz,checkpatch,series limits the groups run.
 
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -106,6 +107,26 @@ if want sanitizers; then
     else
         result fail "sanitizers: build with ASan and UBSan" \
             "(see ${LOGDIR#$TOP/}/san-build.log)"
+    fi
+fi
+
+# The DC engine's libFuzzer targets, each for a short bounded time over
+# its seed corpus (fuzz/run.sh; longer runs are a documented command).
+if want fuzz; then
+    if "$TOP/fuzz/build.sh" > "$LOGDIR/fuzz-build.log" 2>&1; then
+        result pass "fuzz: build the engine's libFuzzer targets"
+        for t in add-response release get-extents region-layout \
+                 fm-initiate sequence; do
+            if "$TOP/fuzz/run.sh" "$t" "${FUZZ_SECONDS:-10}" \
+                    > "$LOGDIR/fuzz-$t.log" 2>&1; then
+                result pass "fuzz: $(grep -m1 "^$t: " "$LOGDIR/fuzz-$t.log")"
+            else
+                result fail "fuzz: $t (see ${LOGDIR#$TOP/}/fuzz-$t.log)"
+                tail -5 "$LOGDIR/fuzz-$t.log" | sed 's/^/    /'
+            fi
+        done
+    else
+        result fail "fuzz: build (see ${LOGDIR#$TOP/}/fuzz-build.log)"
     fi
 fi
 

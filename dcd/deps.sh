@@ -15,6 +15,8 @@ PACKAGES=(
     python3 python3-venv flex bison perl
     libglib2.0-dev zlib1g-dev libfdt-dev libpixman-1-dev
     gcc-multilib seabios ipxe-qemu socat
+    # make check: the engine's libFuzzer targets
+    clang libclang-rt-14-dev
     # make bench: its plot and its instruction counts
     gnuplot-nox valgrind
 )

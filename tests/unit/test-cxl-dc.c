@@ -1036,6 +1036,34 @@ static void test_migrate_corrupt(void)
 }
 
 /*
+ * A response in parts may split an offered extent into more accepted
+ * pieces than were offered.  That surplus counts against the limit at
+ * once, so that no later add can use the room the final part needs and
+ * wedge every add queued behind it (found by the fuzzer).
+ */
+static void test_add_parts_surplus(void)
+{
+    Fixture f;
+    CXLDCRange offer[] = { { 0, 4 * BS } };
+    CXLDCRange pieces[] = { { 0, BS }, { 2 * BS, BS } };
+    CXLDCRange later[] = { { 8 * BS, BS }, { 10 * BS, BS }, { 12 * BS, BS } };
+    Error *err = NULL;
+
+    fx_init(&f, 4);
+    g_assert(add(&f, 0, offer, 1, &error_abort));
+    g_assert_cmpint(respond(&f, pieces, 2, true), ==, CXL_DC_OK);
+    /* 1 offered, 2 staged: 2 of 4 extents are taken */
+    g_assert_cmpuint(cxl_dc_extents_avail(&f.dc), ==, 2);
+    g_assert_false(add(&f, 0, later, 3, &err));
+    error_free(err);
+    g_assert(add(&f, 0, later, 2, &error_abort));
+    /* The final part still fits */
+    g_assert_cmpint(respond(&f, NULL, 0, false), ==, CXL_DC_OK);
+    assert_extents(&f, pieces, 2);
+    fx_cleanup(&f);
+}
+
+/*
  * Randomized check against a model: one state per block, and per block
  * an extent number so that extent boundaries are modelled too.
  */
@@ -1459,6 +1487,7 @@ int main(int argc, char **argv)
                     test_release_forced_and_tag);
     g_test_add_func("/cxl-dc/extent-list/paging", test_extent_list_paging);
     g_test_add_func("/cxl-dc/notices", test_notices);
+    g_test_add_func("/cxl-dc/add/parts-surplus", test_add_parts_surplus);
     g_test_add_func("/cxl-dc/migrate/roundtrip", test_migrate_roundtrip);
     g_test_add_func("/cxl-dc/migrate/corrupt", test_migrate_corrupt);
     g_test_add_func("/cxl-dc/release/sanitize-all-spans",

@@ -1,0 +1,402 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Write the seed corpora (corpus/<target>/) and the libFuzzer
+# dictionaries (<target>.dict) of the DC engine fuzz targets.  The input
+# formats are described in fuzz-dc-common.c, fuzz-dc-ops.c and
+# fuzz-dc-region-layout.c.  Run from anywhere; it rewrites its outputs.
+#
+#   fuzz/make-corpus.py
+
+import os
+import shutil
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+KiB = 1 << 10
+MiB = 1 << 20
+U64 = (1 << 64) - 1
+
+# Device header: layout, max extents (0: 64), max tags (index)
+L0, L1, L2, L3 = 0, 1, 2, 3          # see fuzz-dc-common.c
+
+
+def header(layout=L0, max_extents=0, tags=0):
+    return bytes([layout, max_extents, tags])
+
+
+# Operations (fz_op() in fuzz-dc-ops.c)
+def blk(index, count, mode=0x00):
+    """A range of 'count' blocks at block 'index' (count 1..8)."""
+    return bytes([mode, index, count - 1])
+
+
+def raw_range(start, length):
+    return bytes([0x80]) + struct.pack('<QQ', start, length)
+
+
+def offer(ranges, target=0, tag=0):
+    return bytes([0x00, target, tag, len(ranges)]) + b''.join(ranges)
+
+
+def offer_len(policy, blocks, target=0, tag=0):
+    """policy: 0 free, 1 contiguous, 4 prescriptive, 5 shared"""
+    return bytes([0x02, policy, target, tag, (blocks - 1) & 0x3f])
+
+
+def respond(ranges, more=False):
+    return bytes([0x03, int(more), len(ranges)]) + b''.join(ranges)
+
+
+def accept(n=0, flags=0, mask=None, trims=b'\0' * 8):
+    """Answer the oldest group, of n extents (0: none pending): flags
+    1 More, 2 empty, 4 split; mask picks extents (default all), with a
+    trim byte each."""
+    mask = (1 << n) - 1 if mask is None else mask
+    picked = bin(mask & ((1 << min(n, 8)) - 1)).count('1')
+    if flags & 2:
+        picked = 0
+    return bytes([0x04, flags, mask]) + trims[:picked]
+
+
+def release(ranges):
+    return bytes([0x06, len(ranges)]) + b''.join(ranges)
+
+
+def release_accepted(mask, base=0, trims=b'\0' * 8, flags=0):
+    return bytes([0x07, flags, mask, base]) + trims[:bin(mask).count('1')]
+
+
+def answer_release(index=0):
+    return bytes([0x07, 0x01, index])
+
+
+def fm_release(flags, ranges=(), target=0, tag=0):
+    """flags: 1 tag-based, 2 forced, 4 sanitize"""
+    out = bytes([0x09, flags, target, tag])
+    if not flags & 1:
+        out += bytes([len(ranges)]) + b''.join(ranges)
+    return out
+
+
+def drain(n=0):
+    return bytes([0x0b, n])
+
+
+def page_walk(page, start=0):
+    return bytes([0x0c, 1 | ((page - 1) << 1), start, 0, 8])
+
+
+def get_extents(start, count):
+    return bytes([0x0c, 0, start, count])
+
+
+def is_backed(start, length):
+    return bytes([0x0d, 1]) + struct.pack('<QQ', start, length)
+
+
+def set_block_size(sel, target=0):
+    return bytes([0x0e, target, sel])
+
+
+CLEAR = bytes([0xff])
+
+
+# Payload targets: header, setup operations, then chunks
+def payload_input(hdr, setup, chunks):
+    out = hdr + bytes([len(setup)]) + b''.join(setup)
+    for kind, data in chunks:
+        flag = 0x8000 if kind == 'ops' else 0
+        out += struct.pack('<H', flag | len(data)) + data
+    return out
+
+
+def ops(*o):
+    return ('ops', b''.join(o))
+
+
+def pl(data):
+    return ('payload', data)
+
+
+# Wire formats, CXL r3.1 Tables 8-169, 8-167, 7-70
+def updated(entries, more=False, count=None):
+    n = len(entries) if count is None else count
+    out = struct.pack('<IB3x', n, int(more))
+    for dpa, length in entries:
+        out += struct.pack('<QQ8x', dpa, length)
+    return out
+
+
+def ext_list(count, start):
+    return struct.pack('<II', count, start)
+
+
+def initiate(policy, region, length=0, tag=b'\0' * 16, extents=(),
+             host=0, count=None):
+    n = len(extents) if count is None else count
+    out = struct.pack('<HBBQ16sI', host, policy, region, length, tag, n)
+    for dpa, ln in extents:
+        out += struct.pack('<QQ16sH6x', dpa, ln, tag, 0)
+    return out
+
+
+def fm_add(*a, **k):
+    return b'\0' + initiate(*a, **k)
+
+
+def fm_rel(*a, **k):
+    """policy: 0 tag-based, 1 prescriptive; 0x10 forced, 0x20 sanitize"""
+    return b'\1' + initiate(*a, **k)
+
+
+TAG = bytes([0x11] + [0] * 15)
+BS0, BS1 = 2 * MiB, 64 * KiB
+R1 = 256 * MiB
+
+seeds = {}
+
+seeds['add-response'] = {
+    'accept-all': payload_input(
+        header(L0), [offer([blk(0, 2), blk(4, 2)])],
+        [pl(updated([(0, 2 * BS0), (4 * BS0, 2 * BS0)]))]),
+    'in-parts': payload_input(
+        header(L1), [offer([blk(0, 4)])],
+        [pl(updated([(0, 2 * BS1)], more=True)),
+         pl(updated([(3 * BS1, BS1)]))]),
+    'reject': payload_input(
+        header(L1), [offer([blk(2, 3)], target=1)],
+        [pl(updated([])), pl(updated([(R1 + 2 * BS1, BS1)]))]),
+    'count-beyond-payload': payload_input(
+        header(L1), [offer([blk(0, 1)])],
+        [pl(updated([(0, BS1)], count=5)),
+         pl(updated([(U64 - BS1 + 1, 2 * BS1)])),
+         pl(updated([(0, BS1), (0, BS1)]))]),
+    'two-groups': payload_input(
+        header(L1, 8), [offer([blk(0, 2)]), offer([blk(4, 2)])],
+        [pl(updated([(BS1, BS1)], more=True)),
+         ops(offer([blk(8, 1)])),
+         pl(updated([(0, BS1)])),
+         pl(updated([(4 * BS1, 2 * BS1)]))]),
+    'split-limit': payload_input(
+        header(L1, 4), [offer([blk(0, 4)])],
+        [pl(updated([(0, BS1), (2 * BS1, BS1)], more=True)),
+         ops(offer([blk(8, 1), blk(10, 1), blk(12, 1)])),
+         pl(updated([]))]),
+}
+
+seeds['release'] = {
+    'whole': payload_input(
+        header(L0), [offer([blk(0, 2), blk(4, 2)]), accept(2)],
+        [pl(updated([(0, 2 * BS0)]))]),
+    'split-middle': payload_input(
+        header(L1), [offer([blk(0, 8)]), accept(1)],
+        [pl(updated([(3 * BS1, 2 * BS1)])), pl(updated([(0, BS1)]))]),
+    'answer-sanitize': payload_input(
+        header(L1), [offer([blk(0, 2), blk(4, 2)]), accept(2),
+                     fm_release(4, [blk(0, 2), blk(4, 2)])],
+        [pl(updated([(0, 2 * BS1), (4 * BS1, 2 * BS1)]))]),
+    'split-exhausted': payload_input(
+        header(L1, 2), [offer([blk(0, 8)]), accept(1)],
+        [pl(updated([(2 * BS1, BS1)])), pl(updated([(5 * BS1, BS1)]))]),
+    'malformed': payload_input(
+        header(L1), [offer([blk(0, 4)]), accept(1)],
+        [pl(updated([(0, BS1)], count=0x0aaaaaab)), pl(updated([(0, 0)])),
+         pl(updated([(1, BS1)])), pl(updated([(0, U64)]))]),
+}
+
+seeds['get-extents'] = {
+    'pages': payload_input(
+        header(L1), [offer([blk(0, 1), blk(2, 1), blk(4, 1)]), accept(3)],
+        [pl(ext_list(2, 0)), pl(ext_list(2, 2)), pl(ext_list(50, 0)),
+         pl(ext_list(1, 4))]),
+    'page-then-change': payload_input(
+        header(L0), [offer([blk(i * 2, 1) for i in range(8)]), accept(8)],
+        [pl(ext_list(3, 0)), pl(ext_list(3, 3)),
+         ops(release_accepted(0x01, 1)),
+         pl(ext_list(3, 3)), pl(ext_list(3, 6)), pl(ext_list(0, 7))]),
+    'huge-count': payload_input(
+        header(L1), [offer([blk(0, 1), blk(2, 1)], target=1), accept(2)],
+        [pl(ext_list(0xffffffff, 0)), pl(ext_list(1, 0xffffffff)),
+         ops(offer([blk(5, 1)])), pl(ext_list(0xffffffff, 1))]),
+}
+
+
+def region_compact(bs_shift, base_step=0, decode_units=1, blocks=1,
+                   mode=0x00):
+    return bytes([mode, bs_shift, base_step, decode_units - 1]) + \
+        struct.pack('<H', blocks)
+
+
+def region_raw(base, decode_len, length, bs, mode=0x80):
+    return bytes([mode]) + struct.pack('<QQQQ', base, decode_len, length, bs)
+
+
+seeds['region-layout'] = {
+    'unit-test': bytes([64, 16, 2]) + region_compact(21, 0, 1, 64) +
+    region_compact(21, 0, 1, 64) + offer([blk(0, 2)]) + accept(1),
+    'top-of-space': bytes([64, 16, 3]) +
+    region_raw(U64 + 1 - 256 * MiB, 256 * MiB, 256 * MiB, 2 * MiB) +
+    region_raw(U64 + 1 - 512 * MiB, 256 * MiB, 256 * MiB, 2 * MiB) +
+    region_raw(0, 256 * MiB, 128 * MiB, 2 * MiB),
+    'nine-small': bytes([8, 1, 9]) +
+    b''.join(region_compact(6, 0, 1, 16) for _ in range(9)),
+    'invalid': bytes([0, 0, 6]) +
+    region_compact(21 | 0x40, 0, 1, 8) +           # not a power of 2
+    region_compact(21, 0, 1, 8, mode=0x40) +        # base not aligned
+    region_compact(21, 0, 1, 200) +                 # len > decode
+    region_compact(16, 0, 2, 4096) +
+    region_compact(16, 0x81, 1, 4) +                # overlaps
+    region_compact(0x80, 0, 1, 4),                  # block size 0
+    'then-ops': bytes([16, 2, 2]) + region_compact(16, 0, 1, 32) +
+    region_compact(12, 1, 4, 0, mode=0x20) +
+    offer([blk(0, 4)]) + accept(1, flags=4) + fm_release(2 | 4, [blk(0, 1)]) +
+    page_walk(2),
+}
+
+seeds['fm-initiate'] = {
+    'add-release': payload_input(
+        header(L0), [],
+        [pl(fm_add(2, 0, extents=[(0, 2 * BS0), (8 * BS0, BS0)])),
+         ops(accept(2)),
+         pl(fm_rel(1, 0, extents=[(0, 2 * BS0)])),
+         pl(fm_rel(1 | 0x10 | 0x20, 0, extents=[(8 * BS0, BS0)]))]),
+    'free-contiguous-tag': payload_input(
+        header(L1), [],
+        [pl(fm_add(0, 1, length=6 * BS1, tag=TAG)),
+         pl(fm_add(1, 1, length=3 * BS1, tag=TAG)),
+         ops(accept(1), accept(1)),
+         pl(fm_rel(0, 1, tag=TAG)),
+         pl(fm_rel(0x10, 1, tag=TAG))]),
+    'malformed': payload_input(
+        header(L1), [],
+        [pl(fm_add(2, 0, extents=[(0, BS1)], count=3)),
+         pl(fm_add(2, 7, extents=[(0, BS1)])),
+         pl(fm_add(2, 1, extents=[(0, BS1)])),
+         pl(fm_add(3, 0, length=BS1)),
+         pl(fm_add(0x0f, 0, length=BS1)),
+         pl(fm_add(0, 0, length=U64 - BS1 + 1)),
+         pl(fm_add(2, 0, extents=[(BS1, U64)])),
+         pl(fm_add(2, 0, extents=[(0, BS1)], host=1))]),
+    'forced-sanitize': payload_input(
+        header(L1, 0, 2), [offer([blk(0, 8)], tag=2), accept(1)],
+        [pl(fm_rel(1, 0, extents=[(2 * BS1, 2 * BS1)])),
+         pl(fm_rel(0x30, 0, tag=TAG)),
+         pl(fm_rel(0x11, 0, extents=[(0, BS1)]))]),
+}
+
+seeds['sequence'] = {
+    'sanitize-two': header(L1) + offer([blk(0, 2), blk(4, 2)]) + accept(2) +
+    fm_release(4, [blk(0, 2), blk(4, 2)]) + answer_release(),
+    'split-limit': header(L1, 4) + offer([blk(0, 4)]) +
+    accept(1, flags=1 | 4) + offer([blk(8, 1), blk(10, 1), blk(12, 1)]) +
+    accept(flags=2) + accept() + release_accepted(0x03),
+    'mixed': header(L0, 16, 0) + offer([blk(0, 4), blk(8, 2)], tag=2) +
+    offer_len(0, 6, target=1) + offer_len(1, 3, target=1, tag=3) +
+    accept(2, flags=1, mask=0x01) + accept(2, mask=0x02) + accept(1) +
+    accept(1, mask=0x01, trims=b'\x11') + page_walk(1) +
+    release_accepted(0x01, 0, b'\x01') + fm_release(1 | 2, tag=2) +
+    fm_release(2 | 4, [blk(0, 1)], target=1) + drain(3) +
+    is_backed(R1, BS0) + set_block_size(0) + page_walk(3) + drain() +
+    CLEAR + offer([blk(1, 1)]) + accept(1),
+    'tiny-blocks': header(L3, 32, 1) + offer([blk(0, 8), blk(16, 8),
+                                              blk(40, 8)]) +
+    accept(3, trims=b'\x21\x12\x00') + release_accepted(0x05, 0, b'\x01\x10') +
+    fm_release(0, [blk(0, 1)]) + answer_release() + page_walk(1),
+    'near-limit': header(L2, 12, 4) +
+    offer([blk(i * 3, 2) for i in range(8)]) + accept(8, flags=4) +
+    offer_len(0, 20) + accept(8) + release_accepted(0xff, 0,
+                                                   b'\x11' * 8),
+}
+
+
+def dict_u64(name, v):
+    return name + '="' + ''.join('\\x%02x' % b for b in
+                                 struct.pack('<Q', v & U64)) + '"'
+
+
+def dict_u32(name, v):
+    return name + '="' + ''.join('\\x%02x' % b for b in
+                                 struct.pack('<I', v & 0xffffffff)) + '"'
+
+
+def dict_bytes(name, data):
+    return name + '="' + ''.join('\\x%02x' % b for b in data) + '"'
+
+
+COMMON_U64 = [
+    ('zero', 0), ('one', 1), ('min_block', 64), ('blk64k', 64 * KiB),
+    ('blk2m', 2 * MiB), ('blk2m_x2', 4 * MiB), ('blk2m_plus1', 2 * MiB + 1),
+    ('region_len', 128 * MiB), ('region_last_block', 126 * MiB),
+    ('region1_base', 256 * MiB), ('region1_block1', 258 * MiB),
+    ('region1_end', 384 * MiB), ('align256m', 256 * MiB),
+    ('max', U64), ('max_block_aligned', U64 + 1 - 2 * MiB),
+    ('wrap_from_region1', U64 + 1 - 256 * MiB), ('top_bit', 1 << 63),
+    ('max_minus_64k', U64 + 1 - 64 * KiB), ('u32_max', 0xffffffff),
+    ('u32_max_plus1', 1 << 32), ('one_mib', MiB), ('two_mib_dense', 2 * MiB),
+]
+COMMON_U32 = [
+    ('count0', 0), ('count1', 1), ('count2', 2), ('count8', 8),
+    ('count50', 50), ('count_max', 0xffffffff), ('count_2g', 0x80000000),
+    ('count_x24_wraps32', 0x0aaaaaab), ('count_x40_wraps32', 0x06666667),
+]
+
+OPS = [
+    ('op_offer', b'\x00\x00\x00\x01\x00\x00\x01'),
+    ('op_accept_all', b'\x04\x00\xff'),
+    ('op_accept_part_more', b'\x04\x05\x01\x00'),
+    ('op_reject', b'\x04\x02\x00'),
+    ('op_release_acc', b'\x07\x00\x01\x00\x00'),
+    ('op_answer_release', b'\x07\x01\x00'),
+    ('op_fm_release_sanitize', b'\x09\x04\x00\x00\x01\x00\x00\x00'),
+    ('op_fm_forced_tag', b'\x09\x03\x00\x02'),
+    ('op_drain', b'\x0b\x00'),
+    ('op_page_walk', b'\x0c\x03\x00\x00\x08'),
+    ('op_clear', b'\xff'),
+]
+
+
+def write_dict(target, extra):
+    lines = ['# libFuzzer dictionary of fuzz-dc-%s, written by'
+             ' make-corpus.py' % target]
+    lines += [dict_u64('u64_' + n, v) for n, v in COMMON_U64]
+    lines += [dict_u32('u32_' + n, v) for n, v in COMMON_U32]
+    lines += [dict_bytes(n, d) for n, d in OPS]
+    lines += extra
+    with open(os.path.join(HERE, target + '.dict'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+def main():
+    for target, inputs in seeds.items():
+        d = os.path.join(HERE, 'corpus', target)
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        for i, (name, data) in enumerate(inputs.items()):
+            with open(os.path.join(d, '%02d-%s' % (i, name)), 'wb') as f:
+                f.write(data)
+    more_hdr = [dict_bytes('flags_more', b'\x01\x00\x00\x00'),
+                dict_bytes('chunk_ops', b'\x10\x80'),
+                dict_bytes('entry_one_block',
+                           struct.pack('<QQ8x', 0, 2 * MiB))]
+    write_dict('add-response', more_hdr)
+    write_dict('release', more_hdr)
+    write_dict('get-extents', [dict_bytes('chunk_ops', b'\x10\x80'),
+                               dict_bytes('get_all', ext_list(50, 0))])
+    write_dict('region-layout', [
+        dict_bytes('compact_2m', region_compact(21, 0, 1, 64)),
+        dict_bytes('compact_64b', region_compact(6, 0, 1, 16)),
+        dict_u64('decode_unaligned', 256 * MiB + 64),
+        dict_u64('non_pow2', 3 * MiB)])
+    write_dict('fm-initiate', [
+        dict_bytes('add_prescriptive', b'\x00\x00\x02\x00'),
+        dict_bytes('release_prescriptive', b'\x00\x00\x01\x00'),
+        dict_bytes('release_forced_sanitize', b'\x00\x00\x31\x00'),
+        dict_bytes('tag', TAG),
+        dict_bytes('chunk_ops', b'\x10\x80')])
+    write_dict('sequence', [])
+
+
+if __name__ == '__main__':
+    main()

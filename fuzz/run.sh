@@ -1,0 +1,64 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Run one DC engine fuzz target over a scratch copy of its seed corpus
+# (the repo's corpus/ stays as it is) with its dictionary, and print the
+# number of executions, their rate and the result.
+#
+#   fuzz/run.sh TARGET SECONDS|-runs=N [libFuzzer options...]
+#
+# TARGET: add-response release get-extents region-layout fm-initiate
+# sequence.  Builds the target first when it is missing.  Scratch
+# directory: out/fuzz-dc/run/TARGET/ (corpus/, log, crash-* files).
+# Exit status: 0 when no input failed, 1 otherwise.
+
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+out=${FUZZ_OUT:-$top/out/fuzz-dc}
+
+if [ $# -lt 2 ]; then
+    sed -n '/^#   /p' "$0" >&2
+    exit 2
+fi
+target=$1 limit=$2
+shift 2
+bin="$out/fuzz-dc-$target"
+if [ ! -d "$here/corpus/$target" ]; then
+    echo "run.sh: no target $target" >&2
+    exit 2
+fi
+[ -x "$bin" ] || "$here/build.sh" "$target" || exit 2
+
+case $limit in
+    -runs=*) budget=("$limit") ;;
+    *[!0-9]*|'') echo "run.sh: $limit is not SECONDS or -runs=N" >&2; exit 2 ;;
+    *) budget=(-max_total_time="$limit") ;;
+esac
+
+work="$out/run/$target"
+rm -rf "$work"
+mkdir -p "$work/corpus"
+cp "$here/corpus/$target"/* "$work/corpus/"
+
+start=$(date +%s)
+"$bin" "${budget[@]}" -dict="$here/$target.dict" -max_len=4096 \
+    -print_final_stats=1 -artifact_prefix="$work/" "$@" "$work/corpus" \
+    >"$work/log" 2>&1
+rc=$?
+secs=$(( $(date +%s) - start ))
+
+execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log")
+rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$work/log")
+units=$(ls "$work/corpus" | wc -l)
+if [ "$rc" = 0 ]; then
+    result=OK
+else
+    result="FAILED (exit $rc): $(ls "$work"/crash-* "$work"/leak-* \
+        "$work"/timeout-* "$work"/oom-* 2>/dev/null | tr '\n' ' ')"
+    grep -m1 -A1 -E 'invariant broken|ERROR: ' "$work/log"
+fi
+echo "$target: ${execs:-?} executions in ${secs}s, ${rate:-?} exec/s," \
+     "corpus $units inputs: $result (log: $work/log)"
+[ "$rc" = 0 ]
