@@ -26,7 +26,6 @@
 #include "hw/cxl/cxl_events.h"
 #include "trace.h"
 
-#define CXL_CAPACITY_MULTIPLIER (256 * MiB)
 #define CXL_DC_BLOCK_SIZE (2 * MiB)
 
 static CXLRetCode dc_ret(CXLDCStatus status)
@@ -218,7 +217,7 @@ bool ct3_dc_realize(CXLType3Dev *ct3d, Error **errp)
                    CXL_DC_MAX_REGIONS);
         return false;
     }
-    if (dc_size % (ct3d->dc.num_regions * CXL_CAPACITY_MULTIPLIER)) {
+    if (dc_size % (ct3d->dc.num_regions * CXL_DC_REGION_ALIGN)) {
         error_setg(errp, "volatile-dc-memdev size 0x%" PRIx64 " is not a"
                    " multiple of num-dc-regions %u times 256 MiB", dc_size,
                    ct3d->dc.num_regions);
@@ -324,7 +323,7 @@ CXLRetCode cmd_dcd_get_dyn_cap_config(const struct cxl_cmd *cmd,
 
         stq_le_p(&out->records[i].base, r->base);
         stq_le_p(&out->records[i].decode_len,
-                 r->decode_len / CXL_CAPACITY_MULTIPLIER);
+                 r->decode_len / CXL_DC_REGION_ALIGN);
         stq_le_p(&out->records[i].region_len, r->len);
         stq_le_p(&out->records[i].block_size, r->block_size);
         stl_le_p(&out->records[i].dsmad_handle, r->dsmad_handle);
@@ -560,7 +559,7 @@ CXLRetCode cmd_fm_get_dcd_info(const struct cxl_cmd *cmd,
     }
     out->sanitize_on_release_bitmask = sanitize;
     stq_le_p(&out->total_dynamic_capacity,
-             ct3d->dc.total_capacity / CXL_CAPACITY_MULTIPLIER);
+             ct3d->dc.total_capacity / CXL_DC_REGION_ALIGN);
     *len_out = sizeof(*out);
     return CXL_MBOX_SUCCESS;
 }
@@ -618,7 +617,7 @@ CXLRetCode cmd_fm_get_host_dc_region_config(const struct cxl_cmd *cmd,
 
         stq_le_p(&out->records[i].base, r->base);
         stq_le_p(&out->records[i].decode_len,
-                 r->decode_len / CXL_CAPACITY_MULTIPLIER);
+                 r->decode_len / CXL_DC_REGION_ALIGN);
         stq_le_p(&out->records[i].region_len, r->len);
         stq_le_p(&out->records[i].block_size, r->block_size);
         out->records[i].flags =
