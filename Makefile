@@ -13,7 +13,7 @@ export CCACHE_NOHASHDIR := 1
 QEMU := build/qemu-system-x86_64
 NINJA_TARGETS := qemu-system-x86_64 $(shell cat dcd/test-binaries 2>/dev/null)
 
-.PHONY: all build check run series export reset-worktree worktree-status \
+.PHONY: all build check run guest series export reset-worktree worktree-status \
         unit bench clean distclean help
 
 all: build
@@ -32,6 +32,10 @@ check: build
 
 run: build
 	@./dcd/run.sh
+
+# The default guest: Debian's kernel and an initramfs with our programs
+guest:
+	@./dcd/guest.sh
 
 # The engine and its unit tests alone, from the top-level meson.build
 unit: build/build.ninja
@@ -64,7 +68,9 @@ distclean:
 help:
 	@echo "make               build $(QEMU) and the test binaries"
 	@echo "make check         run every test; ends with 'N passed, N failed'"
-	@echo "make run           start the default DCD machine with a QMP socket"
+	@echo "make run           boot the default guest on the DCD machine, with a QMP socket"
+	@echo "                   (GUEST=none, KERNEL=, INITRD=, MODULES=, APPEND=)"
+	@echo "make guest         build the default guest image in out/guest/"
 	@echo "make unit          build and run the engine's unit tests alone"
 	@echo "make bench         benchmark this build against the pristine base"
 	@echo "make series        write the whole series to out/series/"

@@ -9,11 +9,16 @@
 #   series                  the posted series applies to a pristine base,
 #                           gives exactly qemu/'s tree, and builds
 #
-#   run                     make run answers QMP and the example it prints
+#   run                     make run boots the guest, whose host agent
+#                           answers the QMP examples make run prints
+#   guest                   make run KERNEL= MODULES=: the kernel's CXL
+#                           drivers, the host agent, data through the
+#                           fixed memory window
 #   sanitizers              unit tests and qtests on an ASan+UBSan build
 #   fuzz                    the engine's fuzz targets, 10 s each
 #
-# CHECK_ONLY=unit,qtest,run,sanitizers,fuzz,checkpatch,series limits the groups run.
+# CHECK_ONLY=unit,qtest,run,guest,sanitizers,fuzz,checkpatch,series limits
+# the groups run.
 
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -79,8 +84,24 @@ if want qtest; then
     done
 fi
 
+# The guest image first, so that the tests below do not time its build.
+if want run || want guest; then
+    if "$TOP/dcd/guest.sh" > "$LOGDIR/guest-build.log" 2>&1; then
+        result pass "guest: build the guest image ($(sed -n 's/^kernel //p' \
+            "$OUT/guest/manifest"))"
+    else
+        result fail "guest: build the guest image" \
+            "(see ${LOGDIR#$TOP/}/guest-build.log)"
+        tail -5 "$LOGDIR/guest-build.log" | sed 's/^/    /'
+    fi
+fi
+
 if want run; then
     run_tap "make-run" python3 "$TOP/dcd/test-run.py"
+fi
+
+if want guest; then
+    run_tap "guest" python3 "$TOP/dcd/guest-test.py"
 fi
 
 # The unit tests and qtests again, against a build with AddressSanitizer

@@ -15,6 +15,8 @@ PACKAGES=(
     python3 python3-venv flex bison perl
     libglib2.0-dev zlib1g-dev libfdt-dev libpixman-1-dev
     gcc-multilib seabios ipxe-qemu socat
+    # the guest image (dcd/guest.sh)
+    cpio xz-utils
     # make check: the engine's libFuzzer targets
     clang libclang-rt-14-dev
     # make bench: its plot and its instruction counts
@@ -22,29 +24,6 @@ PACKAGES=(
 )
 MESON_MIN=1.5.0
 SOURCES_FILE=/etc/apt/sources.list.d/qemu-dcd.sources
-
-# Print the URI of the main Debian archive the machine already uses.
-archive_uri()
-{
-    local f
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [ -f "$f" ] || continue
-        [ "$f" = "$SOURCES_FILE" ] && continue
-        # deb822: a stanza with a plain bookworm suite and its URIs.
-        awk '
-            /^$/ { if (uri != "" && suite) { print uri; exit }
-                   uri = ""; suite = 0; next }
-            /^URIs:/ { uri = $2 }
-            /^Suites:/ { for (i = 2; i <= NF; i++)
-                             if ($i == "bookworm") suite = 1 }
-            END { if (uri != "" && suite) print uri }
-        ' "$f"
-    done | head -n 1
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-        [ -f "$f" ] || continue
-        awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }' "$f"
-    done | head -n 1
-}
 
 missing_packages()
 {

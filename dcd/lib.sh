@@ -81,3 +81,26 @@ link_firmware()
         [ -L "$datadir/$(basename "$f")" ] || ln -sf "$f" "$datadir/"
     done
 }
+
+# Print the URI of the main Debian archive the machine already uses.
+archive_uri()
+{
+    local f
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] || continue
+        [ "$f" = /etc/apt/sources.list.d/qemu-dcd.sources ] && continue
+        # deb822: a stanza with a plain bookworm suite and its URIs.
+        awk '
+            /^$/ { if (uri != "" && suite) { print uri; exit }
+                   uri = ""; suite = 0; next }
+            /^URIs:/ { uri = $2 }
+            /^Suites:/ { for (i = 2; i <= NF; i++)
+                             if ($i == "bookworm") suite = 1 }
+            END { if (uri != "" && suite) print uri }
+        ' "$f"
+    done | head -n 1
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [ -f "$f" ] || continue
+        awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }' "$f"
+    done | head -n 1
+}

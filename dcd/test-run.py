@@ -1,100 +1,157 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Test 'make run': start it as a user would, talk to its QMP socket.
+"""Test 'make run' as a user runs it, and its refusals.
 
-Prints TAP.  Checks that the machine answers qmp_capabilities and that
-the example printed by 'make run' (two 128 MiB extents offered in region
-0) succeeds, then quits the machine over QMP.
+Prints TAP.  'make run' boots the default guest: the test waits for its
+shell, pastes the add and release examples 'make run' printed into a
+shell (socat, as printed) and checks that the host agent in the guest
+accepted and released the capacity (QMP events, the guest's extent
+list).  'make run GUEST=none' answers QMP without a guest.  Bad KERNEL,
+INITRD and MODULES paths stop 'make run' with one line before QEMU
+starts.
 """
 
-import json
 import os
-import socket
+import re
 import subprocess
 import sys
 import tempfile
-import time
 
-TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DCD = "/machine/peripheral/cxl-dcd0"
+from guestlib import DCD, TOP, Machine, Tap
+
+MAKE_RUN = ["make", "-s", "-C", TOP, "run"]
 
 
-class Qmp:
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
-        self.file = self.sock.makefile("rw")
-        self.greeting = self.recv()
+def printed_examples(text):
+    """The socat snippets 'make run' printed, as shell scripts."""
+    return re.findall(r"^  (socat .*?<<'QMP'\n.*?\nQMP)$", text, re.S | re.M)
 
-    def recv(self):
-        line = self.file.readline()
-        if not line:
-            raise EOFError("QMP socket closed")
-        return json.loads(line)
 
-    def cmd(self, execute, **arguments):
-        msg = {"execute": execute}
-        if arguments:
-            msg["arguments"] = arguments
-        self.file.write(json.dumps(msg) + "\n")
-        self.file.flush()
-        while True:
-            rsp = self.recv()
-            if "event" not in rsp:
-                return rsp
+def default_guest(tap):
+    tmp = tempfile.mkdtemp(prefix="dcd-run-")
+    m = Machine(tmp, argv=MAKE_RUN)
+    qmp = m.connect_qmp(timeout=300)
+    tap.check("make run creates its QMP socket",
+              qmp is not None and os.path.exists(m.sock), m.console())
+    if qmp is None:
+        m.quit()
+        return
+    ver = qmp.greeting["QMP"]["version"]["qemu"]
+    tap.check("greeting names QEMU 10.2",
+              (ver["major"], ver["minor"]) == (10, 2), str(ver))
+    secs = m.wait_shell()
+    tap.check("the default guest reaches its shell (%.1f s from make run "
+              "to the prompt)" % (secs or 0), secs is not None,
+              m.console())
+    if secs is None:
+        m.quit()
+        return
+    text = m.console()
+    tap.check("make run prints the QMP socket path", m.sock in text, text)
+    tap.check("the guest's kernel drivers found the device (mem0)",
+              "CXL memory device: mem0" in text, text)
+    tap.check("the host agent started in the guest",
+              "dcd-agent answers the DCD" in text, text)
+    examples = printed_examples(text)
+    tap.check("make run prints an add and a release example",
+              len(examples) == 2, text)
+    if len(examples) != 2:
+        m.quit()
+        return
+
+    run = subprocess.run(["bash", "-c", examples[0]], capture_output=True,
+                         text=True, timeout=30)
+    tap.check("the printed add example succeeds",
+              run.stdout.count('"return": {}') == 2, run.stdout + run.stderr)
+    ev = qmp.wait_event("CXL_DYNAMIC_CAPACITY_ACCEPTED", timeout=60)
+    tap.check("the guest's host agent accepts the offer",
+              ev is not None and len(ev["data"]["accepted"]) == 2,
+              "%s\n%s" % (ev, m.console()[-2000:]))
+    status, out = m.shell("dcd-agent list")
+    tap.check("dcd-agent list in the guest shows the two extents",
+              status == 0 and re.search(r"^generation \d+, 2 extents$", out,
+                                        re.M) and
+              re.search(r"^extent 0 dpa 0x0 len 0x8000000 ", out, re.M) and
+              re.search(r"^extent 1 dpa 0x8000000 len 0x8000000 ", out, re.M),
+              out)
+
+    run = subprocess.run(["bash", "-c", examples[1]], capture_output=True,
+                         text=True, timeout=30)
+    tap.check("the printed release example succeeds",
+              run.stdout.count('"return": {}') == 2, run.stdout + run.stderr)
+    ev = qmp.wait_event("CXL_DYNAMIC_CAPACITY_RELEASED", timeout=60)
+    tap.check("the guest's host agent releases the extent asked for",
+              ev is not None and
+              [(e["offset"], e["length"]) for e in ev["data"]["extents"]] ==
+              [(0, 128 << 20)],
+              "%s\n%s" % (ev, m.console()[-2000:]))
+    q = qmp.cmd("query-cxl-dynamic-capacity", path=DCD)["return"]
+    status, out = m.shell("dcd-agent list")
+    tap.check("device and guest agree on what is left",
+              status == 0 and re.search(r"^generation \d+, 1 extents?$", out,
+                                        re.M) and
+              re.search(r"^extent 0 dpa 0x8000000 len 0x8000000 ", out,
+                        re.M) is not None,
+              "%s\n%s" % (q, out))
+    rc = m.quit()
+    tap.check("make run exits cleanly on quit", rc == 0, "exit status %s" % rc)
+
+
+def no_guest(tap):
+    tmp = tempfile.mkdtemp(prefix="dcd-run-")
+    m = Machine(tmp, env={"GUEST": "none"}, argv=MAKE_RUN)
+    qmp = m.connect_qmp(timeout=120)
+    ok = qmp is not None
+    if ok:
+        rsp = qmp.cmd("cxl-add-dynamic-capacity", path=DCD, **{
+            "host-id": 0, "selection-policy": "prescriptive", "region": 0,
+            "extents": [{"offset": 0, "len": 128 << 20}]})
+        ok = rsp.get("return") == {}
+    rc = m.quit()
+    tap.check("make run GUEST=none answers QMP with no guest",
+              ok and rc == 0 and "No guest (GUEST=none)" in m.console(),
+              m.console())
+
+
+def refusals(tap):
+    tmp = tempfile.mkdtemp(prefix="dcd-run-")
+    readme = os.path.join(TOP, "README.md")
+    nomods = os.path.join(tmp, "lib", "modules", "6.12.0")
+    os.makedirs(nomods)
+    cases = [
+        ({"KERNEL": "/nonexistent/bzImage"},
+         "KERNEL=/nonexistent/bzImage: no such readable file"),
+        ({"KERNEL": readme}, "is not a Linux kernel"),
+        ({"INITRD": "/nonexistent/initrd"},
+         "INITRD=/nonexistent/initrd: no such readable file"),
+        ({"MODULES": nomods}, "MODULES= goes with KERNEL="),
+        ({"KERNEL": os.path.join(TOP, "out/guest/vmlinuz"),
+          "MODULES": nomods}, "has no modules.dep"),
+        ({"GUEST": "none", "KERNEL": readme}, "GUEST=none boots no kernel"),
+        ({"GUEST": "debian"}, "GUEST=debian: say GUEST=none"),
+    ]
+    for env, msg in cases:
+        sock = os.path.join(tmp, "qmp.sock")
+        run = subprocess.run(MAKE_RUN, env=dict(os.environ, QMP_SOCKET=sock,
+                                                **env),
+                             stdin=subprocess.DEVNULL, capture_output=True,
+                             text=True, timeout=120)
+        errors = [ln for ln in run.stderr.splitlines()
+                  if ln.startswith("error: ")]
+        tap.check("make run %s: refused before QEMU starts" %
+                  " ".join("%s=%s" % kv for kv in env.items()),
+                  run.returncode != 0 and len(errors) == 1 and
+                  msg in errors[0] and not os.path.exists(sock) and
+                  "QMP socket" not in run.stdout,
+                  run.stdout + run.stderr)
 
 
 def main():
-    tests = []
-
-    def check(name, cond, diag=""):
-        tests.append((name, cond, diag))
-
-    tmp = tempfile.mkdtemp(prefix="dcd-run-")
-    sock = os.path.join(tmp, "qmp.sock")
-    env = dict(os.environ, QMP_SOCKET=sock)
-    proc = subprocess.Popen(["make", "-s", "-C", TOP, "run"], env=env,
-                            stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while not os.path.exists(sock) and proc.poll() is None:
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    check("make run creates its QMP socket", os.path.exists(sock))
-    if os.path.exists(sock):
-        qmp = Qmp(sock)
-        check("greeting names QEMU 10.2",
-              qmp.greeting["QMP"]["version"]["qemu"]["major"] == 10 and
-              qmp.greeting["QMP"]["version"]["qemu"]["minor"] == 2,
-              json.dumps(qmp.greeting))
-        rsp = qmp.cmd("qmp_capabilities")
-        check("qmp_capabilities answers", rsp.get("return") == {},
-              json.dumps(rsp))
-        rsp = qmp.cmd("cxl-add-dynamic-capacity", path=DCD, **{
-            "host-id": 0, "selection-policy": "prescriptive", "region": 0,
-            "extents": [{"offset": 0, "len": 128 << 20},
-                        {"offset": 128 << 20, "len": 128 << 20}]})
-        check("the printed add example succeeds", rsp.get("return") == {},
-              json.dumps(rsp))
-        qmp.cmd("quit")
-    try:
-        out, _ = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    text = out.decode(errors="replace")
-    check("make run prints the QMP socket path", sock in text, text)
-    check("make run exits cleanly on quit", proc.returncode == 0,
-          "exit status %s" % proc.returncode)
-
-    print("1..%d" % len(tests))
-    for i, (name, cond, diag) in enumerate(tests, 1):
-        print("%s %d %s" % ("ok" if cond else "not ok", i, name))
-        if not cond and diag:
-            for line in diag.splitlines()[-20:]:
-                print("# " + line)
-    return 0 if all(t[1] for t in tests) else 1
+    tap = Tap()
+    default_guest(tap)
+    no_guest(tap)
+    refusals(tap)
+    return tap.finish()
 
 
 if __name__ == "__main__":
