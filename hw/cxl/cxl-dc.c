@@ -459,6 +459,74 @@ void cxl_dc_clear(CXLDCState *dc)
     }
 }
 
+/* Tell that a reset withdrew request @id; @extents are CXLDCExtentRaw. */
+static void notify_cancelled(CXLDCState *dc, CXLDCNoticeType type,
+                             uint64_t id, uint16_t host_id, uint8_t rid,
+                             GArray *extents)
+{
+    CXLDCNotice n = {
+        .type = type,
+        .host_id = host_id,
+        .region_id = rid,
+        .id = id,
+        .nr_extents = extents->len,
+        .extents = (CXLDCExtentRaw *)extents->data,
+    };
+
+    if (dc->ops && dc->ops->notify) {
+        dc->ops->notify(dc->opaque, &n);
+    }
+}
+
+/*
+ * The host that comes back from a reset has no record of the requests
+ * in flight, and the event log that carried them starts empty: nobody
+ * will answer them.  The accepted extents stay: the device controls
+ * the allocation of its blocks and reports it in its extent list (CXL
+ * r3.1 section 9.13.3), which a host reads again with Get Dynamic
+ * Capacity Extent List.  A response in parts that was not finished
+ * accepted nothing, so staged ranges go with their group.
+ */
+void cxl_dc_reset(CXLDCState *dc)
+{
+    CXLDCGroup *g;
+    CXLDCRelease *rel;
+
+    while ((g = QTAILQ_FIRST(&dc->groups))) {
+        g_autoptr(GArray) offered = g_array_new(false, false,
+                                                sizeof(CXLDCExtentRaw));
+        uint64_t id = g->id;
+        uint16_t host_id = g->host_id;
+        uint8_t rid = g->region_id;
+        uint32_t i;
+
+        for (i = 0; i < g->nr_extents; i++) {
+            CXLDCExtent *e = g->extents[i];
+
+            raw_append(offered, e->node.start, e->node.last, &e->tag,
+                       e->shared_seq);
+        }
+        group_free(dc, g);
+        notify_cancelled(dc, CXL_DC_NOTICE_ADD_CANCELLED, id, host_id, rid,
+                         offered);
+    }
+    while ((rel = QTAILQ_FIRST(&dc->releases))) {
+        g_autoptr(GArray) asked = g_array_new(false, false,
+                                              sizeof(CXLDCExtentRaw));
+        uint64_t id = rel->id;
+        uint16_t host_id = rel->host_id;
+        uint8_t rid = rel->region_id;
+
+        g_array_append_vals(asked, rel->ranges, rel->nr_ranges);
+        release_free(dc, rel);
+        notify_cancelled(dc, CXL_DC_NOTICE_RELEASE_CANCELLED, id, host_id,
+                         rid, asked);
+    }
+    while (cxl_dc_record_peek(dc)) {
+        cxl_dc_record_pop(dc);
+    }
+}
+
 void cxl_dc_cleanup(CXLDCState *dc)
 {
     unsigned i;

@@ -161,6 +161,7 @@ static void ct3_dc_notify(void *opaque, const CXLDCNotice *n)
         raw_info_list(dc, n->extents, n->nr_extents);
     g_autoptr(CxlDynamicCapacityExtentInfoList) declined =
         raw_info_list(dc, n->declined, n->nr_declined);
+    CxlDynamicCapacityRequest request;
 
     switch (n->type) {
     case CXL_DC_NOTICE_ACCEPTED:
@@ -186,6 +187,17 @@ static void ct3_dc_notify(void *opaque, const CXLDCNotice *n)
         qapi_event_send_cxl_dynamic_capacity_sanitized(path, n->host_id,
                                                        n->region_id,
                                                        extents);
+        break;
+    case CXL_DC_NOTICE_ADD_CANCELLED:
+    case CXL_DC_NOTICE_RELEASE_CANCELLED:
+        request = n->type == CXL_DC_NOTICE_ADD_CANCELLED ?
+                  CXL_DYNAMIC_CAPACITY_REQUEST_ADD :
+                  CXL_DYNAMIC_CAPACITY_REQUEST_RELEASE;
+        trace_cxl_dc_cancelled(CxlDynamicCapacityRequest_str(request), n->id,
+                               n->region_id, n->nr_extents);
+        qapi_event_send_cxl_dynamic_capacity_cancelled(path, n->host_id,
+                                                       n->region_id, request,
+                                                       n->id, extents);
         break;
     }
 }
@@ -245,6 +257,25 @@ bool ct3_dc_realize(CXLType3Dev *ct3d, Error **errp)
 void ct3_dc_unrealize(CXLType3Dev *ct3d)
 {
     cxl_dc_cleanup(&ct3d->dc.state);
+}
+
+/*
+ * Conventional reset (a machine reset, a secondary bus reset above the
+ * device): the host forgets every exchange in flight, so the engine
+ * cancels the requests it has not answered and tells management.  The
+ * records that carried them go with the Dynamic Capacity event log,
+ * and the log's interrupt setting returns to No Interrupts (CXL r3.1
+ * section 8.2.9.2.5).  Accepted extents and their memory stay.
+ */
+void ct3_dc_reset(CXLType3Dev *ct3d)
+{
+    CXLDeviceState *cxlds = &ct3d->cxl_dstate;
+
+    trace_cxl_dc_reset(ct3d->dc.state.nr_accepted, ct3d->dc.state.nr_pending,
+                       ct3d->dc.state.nr_records);
+    cxl_dc_reset(&ct3d->dc.state);
+    cxl_event_log_clear(cxlds, CXL_EVENT_TYPE_DYNAMIC_CAP);
+    cxlds->event_logs[CXL_EVENT_TYPE_DYNAMIC_CAP].irq_enabled = false;
 }
 
 /* Memory device mailbox commands, CXL r3.1 section 8.2.9.9.9 */

@@ -615,6 +615,7 @@ typedef struct Dcd {
     uint64_t memdev_regs;       /* Memory Device Status registers */
     DcdMbox fm;                 /* switch mailbox CCI's mailbox */
     uint8_t fm_tag;             /* tag of the next tunneled message */
+    uint64_t dev_mmio;          /* where the device's BARs start */
     uint64_t hb_comp_regs;      /* host bridge component registers */
     uint64_t fmw_base;          /* fixed memory window HPA range */
     uint64_t fmw_size;
@@ -911,6 +912,32 @@ static uint64_t dcd_mtree_find(Dcd *d, const char *name, uint64_t *size)
 }
 
 /*
+ * Enable the device, whose BARs are assigned, let it decode HDM and
+ * find its mailbox.
+ */
+static void dcd_device_up(Dcd *d)
+{
+    uint16_t dvsec;
+    uint64_t sts;
+
+    qpci_device_enable(d->dev);
+    dcd_find_device_caps(d);
+
+    /* CXL r3.1 section 8.1.3.2: let the device decode HDM */
+    dvsec = dcd_find_dvsec(d, d->dev, CXL_DVSEC_DEVICE);
+    g_assert(dvsec);
+    dcd_ext_writew(d, d->dev, dvsec + CXL_DVSEC_CTRL,
+                   (dcd_ext_readl(d, d->dev, dvsec + CXL_DVSEC_CTRL) &
+                    0xffff) | CXL_DVSEC_CTRL_MEM_EN);
+
+    sts = qtest_readq(d->qts, d->memdev_regs + CXL_MEMDEV_STATUS);
+    g_assert(sts & CXL_MEMDEV_MBOX_READY);
+    g_assert_cmpuint(CXL_MEMDEV_MEDIA(sts), ==, CXL_MEMDEV_MEDIA_READY);
+    dcd_mbox_init(&d->mbox, d->qts,
+                  dcd_find_device_cap(d, d->dev_regs, CXL_DEV_CAP_ID_MBOX));
+}
+
+/*
  * Bring the device up as a host driver would, on a started machine,
  * and the switch mailbox CCI if there is one.  The root port forwards
  * all BARs; the switch ports, below the CCI, only the device's.
@@ -920,8 +947,6 @@ static Dcd *dcd_probe(QTestState *qts)
     Dcd *d = g_new0(Dcd, 1);
     uint64_t mmio_start, dev_start;
     uint64_t sw_comp_regs, sw_dev_regs = 0;
-    uint64_t sts;
-    uint16_t dvsec;
     guint i;
 
     d->qts = qts;
@@ -937,6 +962,7 @@ static Dcd *dcd_probe(QTestState *qts)
         d->bus->mmio_alloc_ptr = QEMU_ALIGN_UP(d->bus->mmio_alloc_ptr, MiB);
     }
     dev_start = d->bus->mmio_alloc_ptr;
+    d->dev_mmio = dev_start;
     dcd_map_register_blocks(d, d->dev, &d->comp_regs, &d->dev_regs);
     g_assert(d->comp_regs);
     g_assert(d->dev_regs);
@@ -950,21 +976,7 @@ static Dcd *dcd_probe(QTestState *qts)
         dcd_mbox_init(&d->fm, qts, dcd_find_device_cap(d, sw_dev_regs,
                                                        CXL_DEV_CAP_ID_MBOX));
     }
-    qpci_device_enable(d->dev);
-    dcd_find_device_caps(d);
-
-    /* CXL r3.1 section 8.1.3.2: let the device decode HDM */
-    dvsec = dcd_find_dvsec(d, d->dev, CXL_DVSEC_DEVICE);
-    g_assert(dvsec);
-    dcd_ext_writew(d, d->dev, dvsec + CXL_DVSEC_CTRL,
-                   (dcd_ext_readl(d, d->dev, dvsec + CXL_DVSEC_CTRL) &
-                    0xffff) | CXL_DVSEC_CTRL_MEM_EN);
-
-    sts = qtest_readq(qts, d->memdev_regs + CXL_MEMDEV_STATUS);
-    g_assert(sts & CXL_MEMDEV_MBOX_READY);
-    g_assert_cmpuint(CXL_MEMDEV_MEDIA(sts), ==, CXL_MEMDEV_MEDIA_READY);
-    dcd_mbox_init(&d->mbox, qts,
-                  dcd_find_device_cap(d, d->dev_regs, CXL_DEV_CAP_ID_MBOX));
+    dcd_device_up(d);
 
     d->hb_comp_regs = dcd_mtree_find(d, "pxb-cxl-host", NULL);
     d->fmw_base = dcd_mtree_find(d, "cxl-fixed-memory-region", &d->fmw_size);
@@ -3150,6 +3162,7 @@ static const char *const dcd_event_names[] = {
     "CXL_DYNAMIC_CAPACITY_REJECTED",
     "CXL_DYNAMIC_CAPACITY_RELEASED",
     "CXL_DYNAMIC_CAPACITY_SANITIZED",
+    "CXL_DYNAMIC_CAPACITY_CANCELLED",
 };
 
 /*
@@ -3772,27 +3785,36 @@ static void dcd_migrate(Dcd *d, const char *args, bool to_file)
 #define MIGRATE_TAG_B "1c5f7e7b-6d2e-4a1f-8b3c-4d5e6f708192"
 
 /*
- * Migrate a device with accepted extents of two tags, data written to
- * them, a pending release and an offer whose record chain the host has
- * only partly read; on the destination the host reads the rest of the
- * chain, accepts the offer, answers the release, and the data is there.
+ * What a device holds when it moves or is reset, and what the host
+ * driver knows of it
  */
-static void do_migrate(bool to_file)
+typedef struct DcdInFlight {
+    DcdExtent b_ext;            /* accepted, tag B, asked back */
+    DcdExtent offered[12];      /* pending: 4 records read and answered */
+    uint64_t hpa;               /* data written here, in tag A */
+    uint32_t gen;
+} DcdInFlight;
+
+#define IN_FLIGHT_READ 4
+
+/*
+ * Give @d accepted extents of two tags with data written to them, a
+ * release the host has seen and not answered, and an offer of 12
+ * extents whose record chain the host has only partly read, and partly
+ * answered with a response in parts (More set).
+ */
+static void in_flight_prepare(Dcd *d, DcdInFlight *m)
 {
-    Dcd *d = dcd_boot();
     g_autoptr(GString) json = g_string_new("[");
     g_autoptr(GArray) events = NULL;
     g_autoptr(GArray) records = g_array_new(false, true,
                                             sizeof(DcdEventRaw));
-    g_autoptr(QDict) ev = NULL;
-    const DcdExtent b_ext = { .dpa = DCD_REGION_LEN, .len = 4 * MiB };
-    DcdExtent offered[12];
-    uint16_t handles[4];
-    uint64_t hpa = dcd_hpa(d, 64 * MiB);
-    uint32_t gen;
+    uint16_t handles[IN_FLIGHT_READ];
     uint8_t flags;
     guint i;
 
+    m->b_ext = (DcdExtent) { .dpa = DCD_REGION_LEN, .len = 4 * MiB };
+    m->hpa = dcd_hpa(d, 64 * MiB);
     assert_ok(dcd_qmp(d->qts, "cxl-add-dynamic-capacity",
                       "{'host-id': 0, 'selection-policy': 'prescriptive',"
                       " 'region': 0, 'tag': '" MIGRATE_TAG_A "', 'extents': "
@@ -3806,9 +3828,9 @@ static void do_migrate(bool to_file)
                       " [{'offset': 0, 'len': 4194304}]}"));
     g_clear_pointer(&events, g_array_unref);
     events = dcd_drain_dc_events(d);
-    g_assert_cmphex(dcd_add_response(d, &b_ext, 1), ==, CXL_RC_SUCCESS);
+    g_assert_cmphex(dcd_add_response(d, &m->b_ext, 1), ==, CXL_RC_SUCCESS);
     dcd_hdm_commit(d, DCD_CAPACITY);
-    qtest_writeq(d->qts, hpa, DCD_PATTERN);
+    qtest_writeq(d->qts, m->hpa, DCD_PATTERN);
 
     /* A release the host has seen and not answered */
     assert_ok(dcd_qmp_release(d->qts,
@@ -3820,46 +3842,82 @@ static void do_migrate(bool to_file)
 
     /* An offer of 12 extents: the host reads and clears 4 records */
     for (i = 0; i < 12; i++) {
-        offered[i].dpa = 256 * MiB + i * 4 * MiB;
-        offered[i].len = 2 * MiB;
+        m->offered[i].dpa = 256 * MiB + i * 4 * MiB;
+        m->offered[i].len = 2 * MiB;
         g_string_append_printf(json, "%s{'offset': %" PRIu64 ", 'len': %"
-                               PRIu64 "}", i ? "," : "", offered[i].dpa,
-                               offered[i].len);
+                               PRIu64 "}", i ? "," : "", m->offered[i].dpa,
+                               m->offered[i].len);
     }
     g_string_append(json, "]");
     assert_ok(dcd_add(d->qts, 0, json->str));
     g_assert_cmphex(dcd_get_events(d, CXL_EVENT_LOG_DC, records, &flags), ==,
                     CXL_RC_SUCCESS);
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < IN_FLIGHT_READ; i++) {
         DcdEvent e;
 
         dcd_parse_dc_event(&g_array_index(records, DcdEventRaw, i), &e);
-        assert_extent(&e.extent, offered[i].dpa, offered[i].len);
+        assert_extent(&e.extent, m->offered[i].dpa, m->offered[i].len);
         handles[i] = e.handle;
     }
-    g_assert_cmphex(dcd_clear_events(d, CXL_EVENT_LOG_DC, handles, 4), ==,
+    g_assert_cmphex(dcd_clear_events(d, CXL_EVENT_LOG_DC, handles,
+                                     IN_FLIGHT_READ), ==, CXL_RC_SUCCESS);
+    /* ... and accepts them in a first part of its response */
+    g_assert_cmphex(dcd_update_extents_flags(d, CXL_OP_ADD_DC_RESPONSE,
+                                             m->offered, IN_FLIGHT_READ,
+                                             CXL_DC_EVENT_FLAG_MORE), ==,
                     CXL_RC_SUCCESS);
-    gen = dcd_generation(d);
+    m->gen = dcd_generation(d);
+}
 
-    dcd_migrate(d, DCD_MACHINE, to_file);
+/*
+ * The state of in_flight_prepare() is all there, and the host goes on:
+ * it reads the rest of the chain, accepts the rest of the offer with
+ * the last part of its response, answers the release, and the data
+ * stays.
+ */
+static void in_flight_finish(Dcd *d, DcdInFlight *m)
+{
+    g_autoptr(GArray) events = NULL;
+    g_autoptr(QDict) ev = NULL;
 
     /* The list, its generation and the data are there */
     assert_extent_list(d, (DcdExtent[]) { two_extents[0], two_extents[1],
-                                          b_ext }, 3);
-    g_assert_cmpuint(dcd_generation(d), ==, gen);
-    g_assert_cmphex(qtest_readq(d->qts, hpa), ==, DCD_PATTERN);
+                                          m->b_ext }, 3);
+    g_assert_cmpuint(dcd_generation(d), ==, m->gen);
+    g_assert_cmphex(qtest_readq(d->qts, m->hpa), ==, DCD_PATTERN);
     /* The rest of the chain: 8 records, More on all but the last */
-    g_clear_pointer(&events, g_array_unref);
     events = dcd_drain_dc_events(d);
-    assert_add_events(events, offered + 4, 8);
-    /* The host accepts the whole offer and answers the release */
-    g_assert_cmphex(dcd_add_response(d, offered, 12), ==, CXL_RC_SUCCESS);
-    g_assert_cmphex(dcd_release(d, &b_ext, 1), ==, CXL_RC_SUCCESS);
+    assert_add_events(events, m->offered + IN_FLIGHT_READ,
+                      12 - IN_FLIGHT_READ);
+    /* The host accepts the rest of the offer and answers the release */
+    g_assert_cmphex(dcd_add_response(d, m->offered + IN_FLIGHT_READ,
+                                     12 - IN_FLIGHT_READ), ==,
+                    CXL_RC_SUCCESS);
+    ev = qtest_qmp_eventwait_ref(d->qts, "CXL_DYNAMIC_CAPACITY_ACCEPTED");
+    assert_qmp_extents(qdict_get_qlist(qdict_get_qdict(ev, "data"),
+                                       "accepted"), m->offered, 12);
+    qobject_unref(ev);
+    ev = NULL;
+    g_assert_cmphex(dcd_release(d, &m->b_ext, 1), ==, CXL_RC_SUCCESS);
     ev = qtest_qmp_eventwait_ref(d->qts, "CXL_DYNAMIC_CAPACITY_RELEASED");
     g_assert_cmpstr(qdict_get_str(qdict_get_qdict(ev, "data"), "reason"), ==,
                     "requested");
-    g_assert_cmphex(qtest_readq(d->qts, hpa), ==, DCD_PATTERN);
+    g_assert_cmphex(qtest_readq(d->qts, m->hpa), ==, DCD_PATTERN);
     assert_query_matches_host(d);
+}
+
+/*
+ * Migrate a device with the state of in_flight_prepare(); on the
+ * destination the host carries on where it stopped.
+ */
+static void do_migrate(bool to_file)
+{
+    Dcd *d = dcd_boot();
+    DcdInFlight m;
+
+    in_flight_prepare(d, &m);
+    dcd_migrate(d, DCD_MACHINE, to_file);
+    in_flight_finish(d, &m);
     dcd_quit(d);
 }
 
@@ -3873,6 +3931,355 @@ static void test_migrate_file(void)
     do_migrate(true);
 }
 
+
+/* Drop the QMP events of dynamic capacity received so far. */
+static void dcd_flush_events(Dcd *d)
+{
+    QDict *ev;
+    guint i;
+
+    assert_ok(qtest_qmp(d->qts, "{'execute': 'query-status'}"));
+    for (i = 0; i < ARRAY_SIZE(dcd_event_names); i++) {
+        while ((ev = qtest_qmp_event_ref(d->qts, dcd_event_names[i]))) {
+            qobject_unref(ev);
+        }
+    }
+}
+
+/* Assert that no QMP event of dynamic capacity has come. */
+static void assert_no_events(Dcd *d)
+{
+    guint i;
+
+    assert_ok(qtest_qmp(d->qts, "{'execute': 'query-status'}"));
+    for (i = 0; i < ARRAY_SIZE(dcd_event_names); i++) {
+        QDict *ev = qtest_qmp_event_ref(d->qts, dcd_event_names[i]);
+
+        if (ev) {
+            g_error("unexpected event %s", dcd_event_names[i]);
+        }
+    }
+}
+
+/* The device's entry of query-cxl-dynamic-capacity */
+static QDict *dcd_query(Dcd *d)
+{
+    g_autoptr(QDict) rsp = qtest_qmp(d->qts,
+                                     "{'execute': 'query-cxl-dynamic-capacity',"
+                                     " 'arguments': {'path': %s}}", DCD_PATH);
+    QDict *info = qobject_to(QDict,
+                             qlist_peek(qdict_get_qlist(rsp, "return")));
+
+    qobject_ref(info);
+    return info;
+}
+
+/* Run the job @cmd with @args until it concludes; assert it succeeded. */
+static void dcd_job(Dcd *d, const char *cmd, const char *args)
+{
+    QDict *a = qobject_to(QDict, qobject_from_json(args, &error_abort));
+    const char *id = qdict_get_str(a, "job-id");
+    g_autofree char *job = g_strdup(id);
+    int tries;
+
+    assert_ok(qtest_qmp(d->qts, "{'execute': %s, 'arguments': %p}", cmd, a));
+    for (tries = 0; tries < 6000; tries++) {
+        g_autoptr(QDict) rsp = qtest_qmp(d->qts, "{'execute': 'query-jobs'}");
+        QListEntry *e;
+
+        QLIST_FOREACH_ENTRY(qdict_get_qlist(rsp, "return"), e) {
+            QDict *info = qobject_to(QDict, e->value);
+
+            if (strcmp(qdict_get_str(info, "id"), job) ||
+                strcmp(qdict_get_str(info, "status"), "concluded")) {
+                continue;
+            }
+            if (qdict_haskey(info, "error")) {
+                g_error("job %s failed: %s", job,
+                        qdict_get_str(info, "error"));
+            }
+            assert_ok(qtest_qmp(d->qts, "{'execute': 'job-dismiss',"
+                                " 'arguments': {'id': %s}}", job));
+            return;
+        }
+        g_usleep(10 * 1000);
+    }
+    g_error("job %s did not conclude", job);
+}
+
+/*
+ * A qcow2 image on @path for internal snapshots, node "snap", made over
+ * QMP: the build has no qemu-img.
+ */
+static void dcd_snapshot_image(Dcd *d, const char *path)
+{
+    assert_ok(qtest_qmp(d->qts, "{'execute': 'blockdev-add', 'arguments':"
+                        " {'driver': 'file', 'node-name': 'snap-file',"
+                        " 'filename': %s}}", path));
+    dcd_job(d, "blockdev-create",
+            "{'job-id': 'create', 'options': {'driver': 'qcow2',"
+            " 'file': 'snap-file', 'size': 67108864}}");
+    assert_ok(qtest_qmp(d->qts, "{'execute': 'blockdev-add', 'arguments':"
+                        " {'driver': 'qcow2', 'node-name': 'snap',"
+                        " 'file': 'snap-file'}}"));
+}
+
+#define DCD_SNAPSHOT_ARGS \
+    "{'job-id': 'snapshot', 'tag': 'dcd', 'vmstate': 'snap'," \
+    " 'devices': ['snap']}"
+
+/*
+ * savevm with the state of in_flight_prepare(), then change all of it:
+ * the host finishes the offer, answers the release, takes more capacity
+ * and overwrites the data.  loadvm brings back exactly what was saved,
+ * with no event, and the host carries on from there.
+ */
+static void test_migrate_savevm(void)
+{
+    Dcd *d = dcd_boot();
+    g_autofree char *img = NULL;
+    g_autoptr(QDict) saved = NULL;
+    g_autoptr(QDict) now = NULL;
+    g_autoptr(GArray) events = NULL;
+    const DcdExtent more = { .dpa = DCD_REGION_LEN + 64 * MiB,
+                             .len = 2 * MiB };
+    DcdExtent list[2 + 12 + 1];
+    DcdInFlight m;
+    int fd;
+
+    fd = g_file_open_tmp("dcd-savevm-XXXXXX.qcow2", &img, NULL);
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    dcd_snapshot_image(d, img);
+    in_flight_prepare(d, &m);
+    saved = dcd_query(d);
+    dcd_job(d, "snapshot-save", DCD_SNAPSHOT_ARGS);
+
+    events = dcd_drain_dc_events(d);
+    assert_add_events(events, m.offered + IN_FLIGHT_READ,
+                      12 - IN_FLIGHT_READ);
+    g_assert_cmphex(dcd_add_response(d, m.offered + IN_FLIGHT_READ,
+                                     12 - IN_FLIGHT_READ), ==,
+                    CXL_RC_SUCCESS);
+    g_assert_cmphex(dcd_release(d, &m.b_ext, 1), ==, CXL_RC_SUCCESS);
+    dcd_add_accept(d, 1, "[{'offset': 67108864, 'len': 2097152}]");
+    list[0] = two_extents[0];
+    list[1] = two_extents[1];
+    memcpy(&list[2], m.offered, sizeof(m.offered));
+    list[14] = more;
+    assert_extent_list(d, list, ARRAY_SIZE(list));
+    qtest_writeq(d->qts, m.hpa, ~DCD_PATTERN);
+    now = dcd_query(d);
+    g_assert(!qobject_is_equal(QOBJECT(now), QOBJECT(saved)));
+    qobject_unref(now);
+    now = NULL;
+    dcd_flush_events(d);
+
+    dcd_job(d, "snapshot-load", DCD_SNAPSHOT_ARGS);
+    now = dcd_query(d);
+    assert_qobject_equal(QOBJECT(now), QOBJECT(saved));
+    assert_no_events(d);
+    in_flight_finish(d, &m);
+    dcd_quit(d);
+    unlink(img);
+}
+
+/* Reset */
+
+/* After a reset that cleared its registers, the host probes again. */
+static Dcd *dcd_reprobe(Dcd *d)
+{
+    QTestState *qts = d->qts;
+
+    dcd_free(d);
+    return dcd_probe(qts);
+}
+
+/*
+ * After a reset of the device alone, the bridges above it keep their
+ * configuration: the host assigns the device's BARs again.
+ */
+static void dcd_reprobe_device(Dcd *d)
+{
+    d->bus->mmio_alloc_ptr = d->dev_mmio;
+    dcd_map_register_blocks(d, d->dev, &d->comp_regs, &d->dev_regs);
+    dcd_device_up(d);
+}
+
+/* Wait for CXL_DYNAMIC_CAPACITY_CANCELLED of @request; return its data */
+static QDict *dcd_cancelled(Dcd *d, const char *request, const DcdExtent *exp,
+                            guint n)
+{
+    QDict *ev = qtest_qmp_eventwait_ref(d->qts,
+                                        "CXL_DYNAMIC_CAPACITY_CANCELLED");
+    QDict *data = qdict_get_qdict(ev, "data");
+
+    qobject_ref(data);
+    qobject_unref(ev);
+    g_assert_cmpstr(qdict_get_str(data, "path"), ==, DCD_PATH);
+    g_assert_cmpstr(qdict_get_str(data, "request"), ==, request);
+    g_assert_cmpuint(qdict_get_int(data, "host-id"), ==, 0);
+    assert_qmp_extents(qdict_get_qlist(data, "extents"), exp, n);
+    return data;
+}
+
+/*
+ * A conventional reset of a device in the state of in_flight_prepare()
+ * cancelled each request in flight, with an event naming it.
+ */
+static void assert_reset_cancelled(Dcd *d, DcdInFlight *m, QDict *before)
+{
+    g_autoptr(QDict) add = NULL;
+    g_autoptr(QDict) rel = NULL;
+    QDict *pending_add, *pending_rel;
+
+    pending_add = qobject_to(QDict,
+                             qlist_peek(qdict_get_qlist(before,
+                                                        "pending-adds")));
+    pending_rel = qobject_to(QDict,
+                             qlist_peek(qdict_get_qlist(before,
+                                                        "pending-releases")));
+    add = dcd_cancelled(d, "add", m->offered, 12);
+    g_assert_cmpuint(qdict_get_int(add, "id"), ==,
+                     qdict_get_int(pending_add, "id"));
+    g_assert_cmpuint(qdict_get_int(add, "region"), ==, 0);
+    rel = dcd_cancelled(d, "release", &m->b_ext, 1);
+    g_assert_cmpuint(qdict_get_int(rel, "id"), ==,
+                     qdict_get_int(pending_rel, "id"));
+    g_assert_cmpuint(qdict_get_int(rel, "region"), ==, 1);
+}
+
+/*
+ * After that reset the accepted extents, their generation and their
+ * data stayed, nothing is pending, the event log is empty with its
+ * interrupt off, and the fabric manager can offer the cancelled
+ * capacity again.
+ */
+static void assert_reset_done(Dcd *d, DcdInFlight *m, QDict *before)
+{
+    g_autoptr(QDict) info = NULL;
+    g_autoptr(GArray) records = g_array_new(false, true,
+                                            sizeof(DcdEventRaw));
+    g_autoptr(GArray) events = NULL;
+    DcdIntPolicy pol = {};
+    size_t len = sizeof(pol);
+    uint8_t flags;
+
+    assert_no_events(d);
+    info = dcd_query(d);
+    g_assert(!qlist_size(qdict_get_qlist(info, "pending-adds")));
+    g_assert(!qlist_size(qdict_get_qlist(info, "pending-releases")));
+    g_assert_cmpuint(qdict_get_int(info, "queued-records"), ==, 0);
+    g_assert_cmpuint(qdict_get_int(info, "extents-available"), ==,
+                     qdict_get_int(info, "extents-supported") - 3);
+    assert_qobject_equal(qdict_get(info, "regions"),
+                         qdict_get(before, "regions"));
+
+    /* The host's view: the same extents, no record, no interrupt */
+    assert_extent_list(d, (DcdExtent[]) { two_extents[0], two_extents[1],
+                                          m->b_ext }, 3);
+    g_assert_cmpuint(dcd_generation(d), ==, m->gen);
+    assert_query_matches_host(d);
+    g_assert_cmphex(dcd_get_events(d, CXL_EVENT_LOG_DC, records, &flags), ==,
+                    CXL_RC_SUCCESS);
+    g_assert_cmpuint(records->len, ==, 0);
+    g_assert_cmphex(dcd_event_status(d) & BIT(CXL_EVENT_LOG_DC), ==, 0);
+    g_assert_cmphex(dcd_mbox(d, CXL_OP_GET_INT_POLICY, NULL, 0, &pol, &len),
+                    ==, CXL_RC_SUCCESS);
+    g_assert_cmphex(pol.dyn_cap & 0x3, ==, 0);
+    g_assert_cmphex(qtest_readq(d->qts, m->hpa), ==, DCD_PATTERN);
+
+    /* Offered capacity is free again; the host answers a new offer */
+    events = dcd_offer(d, 0, "[{'offset': 268435456, 'len': 50331648}]");
+    g_assert_cmpuint(events->len, ==, 1);
+    g_assert_cmphex(dcd_add_response(d, &g_array_index(events, DcdEvent,
+                                                       0).extent, 1),
+                    ==, CXL_RC_SUCCESS);
+    g_assert_cmpuint(dcd_generation(d), !=, m->gen);
+    assert_query_matches_host(d);
+}
+
+/*
+ * system_reset: the whole machine, the device with it, goes through a
+ * conventional reset; the host boots again and probes the device.
+ */
+static void test_reset_machine(void)
+{
+    Dcd *d = dcd_boot();
+    g_autoptr(QDict) before = NULL;
+    DcdInFlight m;
+
+    in_flight_prepare(d, &m);
+    before = dcd_query(d);
+    dcd_flush_events(d);
+    assert_ok(qtest_qmp(d->qts, "{'execute': 'system_reset'}"));
+    /* Waiting for an event drops the others: RESET comes last */
+    assert_reset_cancelled(d, &m, before);
+    qtest_qmp_eventwait(d->qts, "RESET");
+    d = dcd_reprobe(d);
+    dcd_hdm_commit(d, DCD_CAPACITY);
+    assert_reset_done(d, &m, before);
+    dcd_quit(d);
+}
+
+/*
+ * Secondary Bus Reset through the root port's Bridge Control register
+ * (PCI-to-PCI Bridge Architecture, section 3.2.5.18): a conventional
+ * reset of the device alone.  The host bridge keeps its decoder.
+ */
+static void test_reset_bus(void)
+{
+    Dcd *d = dcd_boot();
+    g_autoptr(QDict) before = NULL;
+    QPCIDevice *rp;
+    uint16_t ctl;
+    DcdInFlight m;
+
+    in_flight_prepare(d, &m);
+    before = dcd_query(d);
+    dcd_flush_events(d);
+    rp = dcd_root_port(d);
+    ctl = qpci_config_readw(rp, PCI_BRIDGE_CONTROL);
+    qpci_config_writew(rp, PCI_BRIDGE_CONTROL, ctl | PCI_BRIDGE_CTL_BUS_RESET);
+    qpci_config_writew(rp, PCI_BRIDGE_CONTROL, ctl);
+    assert_reset_cancelled(d, &m, before);
+    dcd_reprobe_device(d);
+    dcd_hdm_commit(d, DCD_CAPACITY);
+    assert_reset_done(d, &m, before);
+    dcd_quit(d);
+}
+
+#define CXL_DVSEC_CAP           0x0a
+#define CXL_DVSEC_CAP_RESET     BIT(7)
+#define CXL_DVSEC_CTRL2         0x10
+#define CXL_DVSEC_CTRL2_RESET   BIT(2)
+
+/*
+ * CXL Reset (CXL r3.1 section 9.7) is not implemented: the device does
+ * not report it capable, and Initiate CXL Reset changes nothing.
+ */
+static void test_reset_cxl(void)
+{
+    Dcd *d = dcd_boot();
+    g_autoptr(QDict) before = NULL;
+    g_autoptr(QDict) after = NULL;
+    uint16_t dvsec = dcd_find_dvsec(d, d->dev, CXL_DVSEC_DEVICE);
+    DcdInFlight m;
+
+    g_assert(dvsec);
+    /* DVSEC CXL Capability is the upper half of the dword at 0x08 */
+    g_assert_cmphex((dcd_ext_readl(d, d->dev, dvsec + CXL_DVSEC_CAP - 2) >>
+                     16) & CXL_DVSEC_CAP_RESET, ==, 0);
+    in_flight_prepare(d, &m);
+    before = dcd_query(d);
+    dcd_flush_events(d);
+    dcd_ext_writew(d, d->dev, dvsec + CXL_DVSEC_CTRL2, CXL_DVSEC_CTRL2_RESET);
+    after = dcd_query(d);
+    assert_qobject_equal(QOBJECT(after), QOBJECT(before));
+    assert_no_events(d);
+    in_flight_finish(d, &m);
+    dcd_quit(d);
+}
 
 /*
  * A stream whose Dynamic Capacity state is corrupt is refused with an
@@ -4085,6 +4492,10 @@ int main(int argc, char **argv)
     qtest_add_func("/cxl/dcd/migrate/socket", test_migrate_socket);
     qtest_add_func("/cxl/dcd/migrate/file", test_migrate_file);
     qtest_add_func("/cxl/dcd/migrate/corrupt", test_migrate_corrupt);
+    qtest_add_func("/cxl/dcd/migrate/savevm", test_migrate_savevm);
+    qtest_add_func("/cxl/dcd/reset/machine", test_reset_machine);
+    qtest_add_func("/cxl/dcd/reset/bus", test_reset_bus);
+    qtest_add_func("/cxl/dcd/reset/cxl-reset", test_reset_cxl);
     qtest_add_func("/cxl/dcd/fm/tunnel-length", test_fm_tunnel_length);
     qtest_add_func("/cxl/dcd/fm/set-region-config-bad-index",
                    test_fm_set_region_config_bad_index);

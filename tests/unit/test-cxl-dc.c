@@ -21,6 +21,7 @@ typedef struct Notice {
     CXLDCNoticeType type;
     uint8_t region_id;
     CXLDCReleaseReason reason;
+    uint64_t id;
     GArray *extents;            /* CXLDCRange: dpa, len */
     GArray *declined;
 } Notice;
@@ -52,6 +53,7 @@ static void fx_notify(void *opaque, const CXLDCNotice *n)
         .type = n->type,
         .region_id = n->region_id,
         .reason = n->reason,
+        .id = n->id,
         .extents = ranges_of(n->extents, n->nr_extents),
         .declined = ranges_of(n->declined, n->nr_declined),
     };
@@ -848,6 +850,72 @@ static void assert_same_state(CXLDCState *a, CXLDCState *b)
     cxl_dc_snapshot_free(&sb);
 }
 
+/*
+ * A reset cancels the pending offers (staged parts included) and
+ * release requests, oldest first, with a notice each, and drops the
+ * queued records; the accepted extents and the generation stay, and
+ * the cancelled capacity can be offered again.
+ */
+static void test_reset(void)
+{
+    Fixture f;
+    CXLDCRange acc[] = { { 0, 4 * BS }, { REGION1_BASE, 2 * BS } };
+    CXLDCRange acc1 = { 0, 2 * BS };    /* acc[1] in region 1 */
+    CXLDCRange off1[] = { { 8 * BS, BS }, { 10 * BS, BS } };
+    CXLDCRange off2 = { 12 * BS, 2 * BS };
+    CXLDCRange ask = { BS, BS };
+    uint32_t gen, avail;
+    Notice *n;
+
+    fx_init(&f, 64);
+    g_assert(add(&f, 0, &acc[0], 1, &error_abort));
+    g_assert_cmpint(respond(&f, &acc[0], 1, false), ==, CXL_DC_OK);
+    g_assert(add(&f, 1, &acc1, 1, &error_abort));
+    g_assert_cmpint(respond(&f, &acc[1], 1, false), ==, CXL_DC_OK);
+    avail = cxl_dc_extents_avail(&f.dc);
+    g_assert(add(&f, 0, off1, 2, &error_abort));
+    g_assert(add(&f, 0, &off2, 1, &error_abort));
+    g_assert_cmpint(respond(&f, off1, 1, true), ==, CXL_DC_OK);
+    g_assert(fm_release(&f, CXL_DC_REMOVE_PRESCRIPTIVE, false, false, NULL,
+                        &ask, 1, &error_abort));
+    g_assert_cmpuint(f.dc.nr_records, >, 0);
+    gen = f.dc.generation;
+    clear_notices(&f);
+
+    cxl_dc_reset(&f.dc);
+    g_assert_cmpuint(f.notices->len, ==, 3);
+    n = &g_array_index(f.notices, Notice, 0);
+    g_assert_cmpint(n->type, ==, CXL_DC_NOTICE_ADD_CANCELLED);
+    g_assert_cmpuint(n->id, ==, 2);
+    assert_ranges(n->extents, off1, 2);
+    n = &g_array_index(f.notices, Notice, 1);
+    g_assert_cmpint(n->type, ==, CXL_DC_NOTICE_ADD_CANCELLED);
+    g_assert_cmpuint(n->id, ==, 3);
+    assert_ranges(n->extents, &off2, 1);
+    n = &g_array_index(f.notices, Notice, 2);
+    g_assert_cmpint(n->type, ==, CXL_DC_NOTICE_RELEASE_CANCELLED);
+    g_assert_cmpuint(n->id, ==, 0);
+    assert_ranges(n->extents, &ask, 1);
+
+    g_assert_cmpuint(f.dc.nr_pending, ==, 0);
+    g_assert_cmpuint(f.dc.nr_records, ==, 0);
+    g_assert_null(cxl_dc_record_peek(&f.dc));
+    g_assert(QTAILQ_EMPTY(&f.dc.groups));
+    g_assert(QTAILQ_EMPTY(&f.dc.releases));
+    g_assert_cmpuint(f.dc.generation, ==, gen);
+    g_assert_cmpuint(cxl_dc_extents_avail(&f.dc), ==, avail);
+    assert_extents(&f, acc, 2);
+    g_assert(cxl_dc_is_backed(&f.dc, 0, 4 * BS));
+    g_assert_false(cxl_dc_is_backed(&f.dc, 8 * BS, BS));
+
+    /* A host that came back: the capacity can be offered again */
+    g_assert(add(&f, 0, off1, 2, &error_abort));
+    g_assert_cmpint(respond(&f, off1, 2, false), ==, CXL_DC_OK);
+    g_assert(fm_release(&f, CXL_DC_REMOVE_PRESCRIPTIVE, false, false, NULL,
+                        &ask, 1, &error_abort));
+    fx_cleanup(&f);
+}
+
 static void test_migrate_roundtrip(void)
 {
     Fixture src, dst;
@@ -1488,6 +1556,7 @@ int main(int argc, char **argv)
     g_test_add_func("/cxl-dc/extent-list/paging", test_extent_list_paging);
     g_test_add_func("/cxl-dc/notices", test_notices);
     g_test_add_func("/cxl-dc/add/parts-surplus", test_add_parts_surplus);
+    g_test_add_func("/cxl-dc/reset", test_reset);
     g_test_add_func("/cxl-dc/migrate/roundtrip", test_migrate_roundtrip);
     g_test_add_func("/cxl-dc/migrate/corrupt", test_migrate_corrupt);
     g_test_add_func("/cxl-dc/release/sanitize-all-spans",

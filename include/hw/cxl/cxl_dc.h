@@ -170,6 +170,8 @@ typedef enum CXLDCNoticeType {
     CXL_DC_NOTICE_REJECTED,     /* the host accepted nothing of an add */
     CXL_DC_NOTICE_RELEASED,     /* accepted capacity left the host */
     CXL_DC_NOTICE_SANITIZED,    /* released capacity now reads as zeros */
+    CXL_DC_NOTICE_ADD_CANCELLED,        /* a reset withdrew an add */
+    CXL_DC_NOTICE_RELEASE_CANCELLED,    /* a reset withdrew a release */
 } CXLDCNoticeType;
 
 typedef enum CXLDCReleaseReason {
@@ -187,7 +189,9 @@ typedef struct CXLDCNotice {
     uint16_t host_id;
     uint8_t region_id;
     CXLDCReleaseReason reason;  /* RELEASED only */
-    uint32_t nr_extents;        /* accepted, rejected, released, sanitized */
+    uint64_t id;                /* *_CANCELLED: the request's number */
+    /* accepted, rejected, released, sanitized, offered or asked back */
+    uint32_t nr_extents;
     const CXLDCExtentRaw *extents;
     uint32_t nr_declined;       /* ACCEPTED: offered, not accepted */
     const CXLDCExtentRaw *declined;
@@ -261,6 +265,13 @@ CXLDCStatus cxl_dc_set_block_size(CXLDCState *dc, uint8_t rid,
 
 /* Forget every extent, group, release request and queued record. */
 void cxl_dc_clear(CXLDCState *dc);
+
+/*
+ * Conventional reset of the device: cancel every add and release
+ * request the host has not answered, with a notice for each, and drop
+ * the queued records.  Accepted extents stay.
+ */
+void cxl_dc_reset(CXLDCState *dc);
 
 /* The region holding all of [dpa, dpa + len), or NULL. */
 CXLDCRegion *cxl_dc_find_region(CXLDCState *dc, uint64_t dpa, uint64_t len);
