@@ -134,10 +134,13 @@
 #define CXL_MBOX_CMD_LEN_SHIFT  16
 #define CXL_MBOX_CMD_LEN(v)     (((v) >> CXL_MBOX_CMD_LEN_SHIFT) & 0x1fffff)
 #define CXL_MBOX_STATUS_RC(v)   (((v) >> 32) & 0xffff)
+#define CXL_MBOX_STATUS_BG_OP   BIT(0)
+#define CXL_MBOX_BG_STATUS      0x18
 #define CXL_MBOX_POLL_MAX       1000
 
 /* CXL r3.1 Table 8-34: Command Return Codes */
 #define CXL_RC_SUCCESS          0x00
+#define CXL_RC_BG_STARTED       0x01
 #define CXL_RC_INVALID_INPUT    0x02
 #define CXL_RC_UNSUPPORTED      0x03
 #define CXL_RC_INVALID_PA       0x0f
@@ -151,6 +154,7 @@
 #define CXL_OP_SET_INT_POLICY       0x0103
 #define CXL_OP_CLEAR_EVENT_RECORDS  0x0101
 #define CXL_OP_IDENTIFY_MEMDEV      0x4000
+#define CXL_OP_SANITIZE             0x4400
 #define CXL_OP_GET_DC_CONFIG        0x4800
 #define CXL_OP_GET_DC_EXTENT_LIST   0x4801
 #define CXL_OP_ADD_DC_RESPONSE      0x4802
@@ -1651,6 +1655,37 @@ static void test_mbox_identify(void)
     g_assert_cmpuint(ldq_le_p(&id.volatile_capacity), ==, 0);
     g_assert_cmpuint(ldq_le_p(&id.persistent_capacity), ==, 0);
     g_assert_cmpuint(lduw_le_p(&id.dc_event_log_size), >, 0);
+    dcd_quit(d);
+}
+
+/*
+ * The Background Operation bit of the Mailbox Status register (CXL r3.1
+ * section 8.2.8.4.5) is set while a background command runs, and only
+ * then: not before the first one, and not once it has completed.
+ */
+static void test_mbox_background_bit(void)
+{
+    Dcd *d = dcd_boot();
+    DcdIdentifyOut id;
+    uint64_t bg_status;
+
+    g_assert_cmphex(qtest_readq(d->qts, d->mbox.regs + CXL_MBOX_STATUS) &
+                    CXL_MBOX_STATUS_BG_OP, ==, 0);
+    g_assert_cmphex(dcd_identify(d, &id), ==, CXL_RC_SUCCESS);
+    g_assert_cmphex(qtest_readq(d->qts, d->mbox.regs + CXL_MBOX_STATUS) &
+                    CXL_MBOX_STATUS_BG_OP, ==, 0);
+
+    /* Sanitize runs in the background for a while of virtual time */
+    g_assert_cmphex(dcd_mbox(d, CXL_OP_SANITIZE, NULL, 0, NULL, NULL), ==,
+                    CXL_RC_BG_STARTED);
+    g_assert_cmphex(qtest_readq(d->qts, d->mbox.regs + CXL_MBOX_STATUS) &
+                    CXL_MBOX_STATUS_BG_OP, ==, CXL_MBOX_STATUS_BG_OP);
+    qtest_clock_step(d->qts, 30 * 1000 * 1000 * 1000LL);
+    bg_status = qtest_readq(d->qts, d->mbox.regs + CXL_MBOX_BG_STATUS);
+    g_assert_cmphex(bg_status & 0xffff, ==, CXL_OP_SANITIZE);
+    g_assert_cmpuint((bg_status >> 16) & 0x7f, ==, 100);
+    g_assert_cmphex(qtest_readq(d->qts, d->mbox.regs + CXL_MBOX_STATUS) &
+                    CXL_MBOX_STATUS_BG_OP, ==, 0);
     dcd_quit(d);
 }
 
@@ -4458,6 +4493,7 @@ int main(int argc, char **argv)
     qtest_add_func("/cxl/dcd/qmp/bad-path", test_bad_path);
     qtest_add_func("/cxl/dcd/mbox/identify", test_mbox_identify);
     qtest_add_func("/cxl/dcd/mbox/errors", test_mbox_errors);
+    qtest_add_func("/cxl/dcd/mbox/background-bit", test_mbox_background_bit);
     qtest_add_func("/cxl/dcd/mbox/get-dc-config", test_mbox_get_dc_config);
     qtest_add_func("/cxl/dcd/add/accept-all", test_add_accept_all);
     qtest_add_func("/cxl/dcd/add/reject", test_add_reject);
