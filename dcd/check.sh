@@ -101,6 +101,7 @@ if want run; then
 fi
 
 if want guest; then
+    run_tap "guest/dcd-region" python3 "$TOP/dcd/dcd-region-test.py"
     run_tap "guest" python3 "$TOP/dcd/guest-test.py"
 fi
 
