@@ -6,9 +6,10 @@ Prints TAP.  'make run' boots the default guest: the test waits for its
 shell, pastes the add and release examples 'make run' printed into a
 shell (socat, as printed) and checks that the host agent in the guest
 accepted and released the capacity (QMP events, the guest's extent
-list).  'make run GUEST=none' answers QMP without a guest.  Bad KERNEL,
-INITRD and MODULES paths stop 'make run' with one line before QEMU
-starts.
+list).  'make run GUEST=none' answers QMP without a guest; KERNEL=,
+INITRD= and APPEND= boot the given kernel, initramfs and command line.
+Bad KERNEL, INITRD and MODULES paths stop 'make run' with one line
+before QEMU starts.
 """
 
 import os
@@ -113,6 +114,33 @@ def no_guest(tap):
               m.console())
 
 
+def own_initrd(tap):
+    """make run KERNEL= INITRD=: the user's initramfs, not ours."""
+    tmp = tempfile.mkdtemp(prefix="dcd-run-")
+    guest = os.path.join(TOP, "out", "guest")
+    extra = os.path.join(tmp, "extra")
+    os.makedirs(extra)
+    open(os.path.join(extra, "qemu-dcd-own-initrd"), "w").close()
+    # Ours with one more file: the kernel unpacks concatenated archives.
+    initrd = os.path.join(tmp, "initrd.cpio.gz")
+    with open(initrd, "wb") as out:
+        with open(os.path.join(guest, "initramfs.cpio.gz"), "rb") as f:
+            out.write(f.read())
+        out.flush()
+        subprocess.run("find . | cpio --quiet -o -H newc | gzip -1",
+                       shell=True, cwd=extra, stdout=out, check=True)
+    m = Machine(tmp, argv=MAKE_RUN, env={
+        "KERNEL": os.path.join(guest, "vmlinuz"), "INITRD": initrd,
+        "APPEND": "dcd.agent=off"})
+    ok = m.connect_qmp(timeout=300) is not None and m.wait_shell()
+    st, out = m.shell("ls /qemu-dcd-own-initrd && grep -o dcd.agent=off "
+                      "/proc/cmdline") if ok else (None, "")
+    m.quit()
+    tap.check("make run KERNEL= INITRD= APPEND= boots the given initramfs "
+              "with the given command line", ok and st == 0,
+              "%s\n%s" % (out, m.console()[-1500:]))
+
+
 def refusals(tap):
     tmp = tempfile.mkdtemp(prefix="dcd-run-")
     readme = os.path.join(TOP, "README.md")
@@ -150,6 +178,7 @@ def main():
     tap = Tap()
     default_guest(tap)
     no_guest(tap)
+    own_initrd(tap)
     refusals(tap)
     return tap.finish()
 
