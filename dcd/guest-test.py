@@ -95,9 +95,12 @@ def main():
               out)
     st, out = m.shell("ls /sys/bus/pci/drivers/cxl_pci/")
     tap.check("cxl_pci is bound to the device", "0000:35:00.0" in out, out)
-    st, out = m.shell("cxl list -M")
-    tap.check("cxl list reports the memory device mem0",
-              st == 0 and '"memdev":"mem0"' in out.replace(" ", ""), out)
+    st, out = m.shell("cxl list -M -I")
+    flat = out.replace(" ", "")
+    tap.check("cxl list reports mem0 with no static capacity (all of it "
+              "is dynamic, which this kernel does not show)",
+              st == 0 and '"memdev":"mem0"' in flat and
+              '"total_size":0' in flat, out)
 
     st, out = m.shell("dcd-region create")
     lines = [ln for ln in out.splitlines() if ln.strip()]
@@ -113,6 +116,13 @@ def main():
     tap.check("dcd-agent start", st == 0, out)
     st, out = m.shell("ls /sys/bus/pci/drivers/cxl_pci/")
     tap.check("the agent unbound cxl_pci", "0000:35:00.0" not in out, out)
+    st, out = m.shell("dcd-agent config")
+    tap.check("the agent reads the DC configuration: 2 regions of 512 MiB",
+              st == 0 and out.startswith("2 regions") and
+              "region 0 base 0x0 decode-len 0x20000000 len 0x20000000 "
+              "block-size 0x200000" in out and
+              "region 1 base 0x20000000 decode-len 0x20000000 len "
+              "0x20000000 block-size 0x200000" in out, out)
     st, out = m.shell("dcd-agent --bogus list")
     tap.check("dcd-agent: an unknown option is a usage error (status 2)",
               st == 2 and "--bogus" in out, "status %s\n%s" % (st, out))
