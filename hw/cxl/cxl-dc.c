@@ -1609,11 +1609,42 @@ static const char *const saved_kind_name[] = {
 };
 
 /* Check everything @snap claims against @dc's regions and limits. */
+/*
+ * Whether [@dpa, @last] meets an accepted extent among the @n sorted,
+ * disjoint extents of @order
+ */
+static bool saved_accepted_meets(const CXLDCSavedExtent **order, uint32_t n,
+                                 uint64_t dpa, uint64_t last)
+{
+    uint32_t lo = 0, hi = n;
+
+    /* The first extent that ends at or after @dpa */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+
+        if (order[mid]->dpa + order[mid]->len - 1 < dpa) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    for (; lo < n && order[lo]->dpa <= last; lo++) {
+        if (order[lo]->kind == CXL_DC_SAVED_ACCEPTED) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static bool load_check(CXLDCState *dc, const CXLDCSnapshot *snap,
                        Error **errp)
 {
     g_autofree const CXLDCSavedExtent **order = NULL;
+    g_autofree uint32_t *offered = g_new0(uint32_t, MAX(snap->nr_groups, 1));
+    g_autofree uint64_t *last_offered = g_new0(uint64_t,
+                                               MAX(snap->nr_groups, 1));
     uint32_t i, j, n = 0, ranges = 0, held = 0;
+    bool live;
     int rid;
 
     if (snap->nr_regions != dc->nr_regions) {
@@ -1654,6 +1685,13 @@ static bool load_check(CXLDCState *dc, const CXLDCSnapshot *snap,
                        snap->next_group_id);
             return false;
         }
+        /* Oldest first, as requests are numbered */
+        if (i && snap->groups[i].id <= snap->groups[i - 1].id) {
+            error_setg(errp, "pending group %u: id %" PRIu64 " is not above"
+                       " the id %" PRIu64 " of the group before it", i,
+                       snap->groups[i].id, snap->groups[i - 1].id);
+            return false;
+        }
     }
 
     /* Accepted and pending extents: in regions, disjoint from each other */
@@ -1685,10 +1723,50 @@ static bool load_check(CXLDCState *dc, const CXLDCSnapshot *snap,
             order[n++] = e;
             held++;
         }
+        if (e->kind == CXL_DC_SAVED_PENDING) {
+            /* A group offers its extents in DPA order */
+            if (offered[e->group] && e->dpa <= last_offered[e->group]) {
+                error_setg(errp, "pending extent %u: dpa 0x%" PRIx64 " is"
+                           " not above the extent before it in group %u",
+                           i, e->dpa, e->group);
+                return false;
+            }
+            offered[e->group]++;
+            last_offered[e->group] = e->dpa;
+        }
     }
     if (held > dc->max_extents) {
         error_setg(errp, "the stream holds %u extents, the device tracks at"
                    " most %u", held, dc->max_extents);
+        return false;
+    }
+    /* An offer is never empty */
+    for (i = 0; i < snap->nr_groups; i++) {
+        if (!offered[i]) {
+            error_setg(errp, "pending group %u offers no extent", i);
+            return false;
+        }
+    }
+    /*
+     * Only the oldest offer is being answered, and the device must keep
+     * room to finish that answer: the extents it staged replace those
+     * offered.
+     */
+    for (i = 0, j = 0; i < snap->nr_extents; i++) {
+        if (snap->extents[i].kind == CXL_DC_SAVED_STAGED) {
+            if (snap->extents[i].group) {
+                error_setg(errp, "staged extent %u: group %u is not the"
+                           " oldest pending group", i,
+                           snap->extents[i].group);
+                return false;
+            }
+            j++;
+        }
+    }
+    if (j && (uint64_t)held - offered[0] + j > dc->max_extents) {
+        error_setg(errp, "%u staged extents leave no room to answer pending"
+                   " group 0: the device tracks at most %u extents", j,
+                   dc->max_extents);
         return false;
     }
     qsort(order, n, sizeof(*order), saved_extent_cmp);
@@ -1718,20 +1796,30 @@ static bool load_check(CXLDCState *dc, const CXLDCSnapshot *snap,
             return false;
         }
     }
-    /* Staged extents: each inside a pending extent of its own group */
+    /*
+     * Staged extents: each inside a pending extent of its own group, with
+     * that extent's tag and sequence number, as an answer stages them
+     */
     for (i = 0; i < snap->nr_extents; i++) {
         const CXLDCSavedExtent *e = &snap->extents[i];
+        const CXLDCSavedExtent *p = NULL;
         bool inside = false;
 
         if (e->kind != CXL_DC_SAVED_STAGED) {
             continue;
         }
         for (j = 0; j < snap->nr_extents && !inside; j++) {
-            const CXLDCSavedExtent *p = &snap->extents[j];
-
+            p = &snap->extents[j];
             inside = p->kind == CXL_DC_SAVED_PENDING && p->group == e->group &&
                      p->dpa <= e->dpa &&
                      e->dpa + e->len - 1 <= p->dpa + p->len - 1;
+        }
+        if (inside && (memcmp(p->tag, e->tag, sizeof(e->tag)) ||
+                       p->shared_seq != e->shared_seq)) {
+            error_setg(errp, "staged extent %u: dpa 0x%" PRIx64 " has another"
+                       " tag or sequence number than pending extent %td it"
+                       " lies in", i, e->dpa, p - snap->extents);
+            return false;
         }
         for (j = 0; j < i && inside; j++) {
             const CXLDCSavedExtent *o = &snap->extents[j];
@@ -1760,6 +1848,13 @@ static bool load_check(CXLDCState *dc, const CXLDCSnapshot *snap,
                        rel->id);
             return false;
         }
+        if (i && rel->id <= snap->releases[i - 1].id) {
+            error_setg(errp, "release request %u: id %" PRIu64 " is not"
+                       " above the id %" PRIu64 " of the request before it",
+                       i, rel->id, snap->releases[i - 1].id);
+            return false;
+        }
+        live = false;
         for (j = 0; j < rel->nr_ranges; j++, ranges++) {
             const CXLDCSavedRange *r = &snap->ranges[ranges];
 
@@ -1773,6 +1868,14 @@ static bool load_check(CXLDCState *dc, const CXLDCSnapshot *snap,
                            rel->region_id);
                 return false;
             }
+            live |= saved_accepted_meets(order, n, r->dpa,
+                                         r->dpa + r->len - 1);
+        }
+        /* A request ends once nothing it asks for is accepted any more */
+        if (!live) {
+            error_setg(errp, "release request %u asks for no accepted"
+                       " capacity", i);
+            return false;
         }
     }
     if (ranges != snap->nr_ranges) {

@@ -1003,6 +1003,63 @@ static void corrupt_staged_outside(CXLDCSnapshot *snap)
     }
 }
 
+/* Found by the load fuzz target: a staged extent that took another tag */
+static void corrupt_staged_tag(CXLDCSnapshot *snap)
+{
+    guint i;
+
+    for (i = 0; i < snap->nr_extents; i++) {
+        if (snap->extents[i].kind == CXL_DC_SAVED_STAGED) {
+            snap->extents[i].tag[0] ^= 0x5a;
+            return;
+        }
+    }
+}
+
+/* Found by the load fuzz target, as the three below */
+static void corrupt_group_order(CXLDCSnapshot *snap)
+{
+    uint64_t id = snap->groups[0].id;
+
+    snap->groups[0].id = snap->groups[1].id;
+    snap->groups[1].id = id;
+}
+
+static void corrupt_empty_group(CXLDCSnapshot *snap)
+{
+    snap->groups = g_renew(CXLDCSavedGroup, snap->groups,
+                           snap->nr_groups + 1);
+    snap->groups[snap->nr_groups] = snap->groups[snap->nr_groups - 1];
+    snap->groups[snap->nr_groups].id = snap->next_group_id++;
+    snap->nr_groups++;
+}
+
+static void corrupt_offer_order(CXLDCSnapshot *snap)
+{
+    CXLDCSavedExtent *first = NULL, tmp;
+    guint i;
+
+    for (i = 0; i < snap->nr_extents; i++) {
+        CXLDCSavedExtent *e = &snap->extents[i];
+
+        if (e->kind == CXL_DC_SAVED_PENDING && e->group == 0) {
+            if (!first) {
+                first = e;
+                continue;
+            }
+            tmp = *first;
+            *first = *e;
+            *e = tmp;
+            return;
+        }
+    }
+}
+
+static void corrupt_release_dead(CXLDCSnapshot *snap)
+{
+    snap->ranges[0].dpa = 30 * BS;
+}
+
 static void corrupt_pending_on_accepted(CXLDCSnapshot *snap)
 {
     guint i;
@@ -1058,6 +1115,12 @@ static const struct {
     { corrupt_region_base, "region 1: the stream has base" },
     { corrupt_group_index, "group 7 does not exist" },
     { corrupt_staged_outside, "is not inside one pending extent" },
+    { corrupt_staged_tag, "has another tag or sequence number than pending"
+      " extent" },
+    { corrupt_group_order, "pending group 1: id 1 is not above the id 2" },
+    { corrupt_empty_group, "pending group 2 offers no extent" },
+    { corrupt_offer_order, "is not above the extent before it in group 0" },
+    { corrupt_release_dead, "release request 0 asks for no accepted" },
     { corrupt_pending_on_accepted, "pending extent 2: dpa 0x0 overlaps"
                                    " accepted extent 0" },
     { corrupt_too_many, "the stream holds 80 extents" },
