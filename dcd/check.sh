@@ -138,7 +138,7 @@ if want fuzz; then
     if "$TOP/fuzz/build.sh" > "$LOGDIR/fuzz-build.log" 2>&1; then
         result pass "fuzz: build the engine's libFuzzer targets"
         for t in add-response release get-extents region-layout \
-                 fm-initiate sequence; do
+                 fm-initiate sequence load; do
             if "$TOP/fuzz/run.sh" "$t" "${FUZZ_SECONDS:-10}" \
                     > "$LOGDIR/fuzz-$t.log" 2>&1; then
                 result pass "fuzz: $(grep -m1 "^$t: " "$LOGDIR/fuzz-$t.log")"

@@ -23,7 +23,7 @@ cc=${CC:-clang}
 engine=${ENGINE_SRC:-$top/hw/cxl/cxl-dc.c}
 
 all_targets=(add-response release get-extents region-layout fm-initiate
-             sequence)
+             sequence load)
 targets=("${@:-${all_targets[@]}}")
 
 die() { echo "build.sh: $*" >&2; exit 1; }

@@ -23,6 +23,7 @@
 #include "qemu/osdep.h"
 #include "qemu/bitmap.h"
 #include "qemu/bswap.h"
+#include "qemu/cutils.h"
 #include "qemu/units.h"
 #include "qapi/error.h"
 #include "hw/cxl/cxl_dc.h"
@@ -133,7 +134,7 @@ static void fz_sanitize_cb(void *opaque, uint64_t dpa, uint64_t len)
     FzDC *f = opaque;
     CXLDCRange r = { dpa, len };
 
-    g_array_append_val(f->sanitized, r);
+    g_array_append_val(f->b.sanitized, r);
 }
 
 static void fz_queued_cb(void *opaque)
@@ -146,7 +147,7 @@ static void fz_queued_cb(void *opaque)
 static void fz_notify_cb(void *opaque, const CXLDCNotice *n)
 {
     FzDC *f = opaque;
-    FzNotice x = { .n = *n, .first = f->notice_ranges->len };
+    FzNotice x = { .n = *n, .first = f->b.notice_ranges->len };
     uint32_t i;
 
     for (i = 0; i < n->nr_extents + n->nr_declined; i++) {
@@ -154,11 +155,11 @@ static void fz_notify_cb(void *opaque, const CXLDCNotice *n)
             : &n->declined[i - n->nr_extents];
         CXLDCRange r = { e->start_dpa, e->len };
 
-        g_array_append_val(f->notice_ranges, r);
+        g_array_append_val(f->b.notice_ranges, r);
     }
     x.n.extents = NULL;
     x.n.declined = NULL;
-    g_array_append_val(f->notices, x);
+    g_array_append_val(f->b.notices, x);
 }
 
 static const CXLDCOps fz_ops = {
@@ -167,33 +168,87 @@ static const CXLDCOps fz_ops = {
     .notify = fz_notify_cb,
 };
 
+/* Sets of buffers kept for the next input; the load target uses three. */
+#define BUFFER_CACHE 4
+static FzBuffers buffer_cache[BUFFER_CACHE];
+static unsigned buffers_cached;
+
+static void buffers_get(FzBuffers *b)
+{
+    if (buffers_cached) {
+        *b = buffer_cache[--buffers_cached];
+        return;
+    }
+    b->sanitized = g_array_new(false, false, sizeof(CXLDCRange));
+    b->notices = g_array_new(false, false, sizeof(FzNotice));
+    b->notice_ranges = g_array_new(false, false, sizeof(CXLDCRange));
+    b->snap_before = g_byte_array_new();
+    b->snap_after = g_byte_array_new();
+    b->snap_tags = g_ptr_array_new();
+    b->acc_before = g_array_new(false, false, sizeof(FzExt));
+    b->tags_eng = g_array_new(false, false, sizeof(FzTagCount));
+    b->tags_sh = g_array_new(false, false, sizeof(FzTagCount));
+    b->bitmap = g_array_new(false, false, sizeof(unsigned long));
+    b->pend_list = g_ptr_array_new();
+    b->pend_seen = g_array_new(false, true, 1);
+    b->staged_list = g_ptr_array_new();
+    b->staged_sorted = g_array_new(false, false, sizeof(FzExt));
+    b->spans = g_array_new(false, false, sizeof(FzExt));
+    b->tmp = g_ptr_array_new_with_free_func((GDestroyNotify)g_array_unref);
+}
+
+static void buffers_put(FzBuffers *b)
+{
+    if (buffers_cached < BUFFER_CACHE) {
+        buffer_cache[buffers_cached++] = *b;
+        return;
+    }
+    g_array_free(b->sanitized, true);
+    g_array_free(b->notices, true);
+    g_array_free(b->notice_ranges, true);
+    g_byte_array_unref(b->snap_before);
+    g_byte_array_unref(b->snap_after);
+    g_ptr_array_unref(b->snap_tags);
+    g_array_free(b->acc_before, true);
+    g_array_free(b->tags_eng, true);
+    g_array_free(b->tags_sh, true);
+    g_array_free(b->bitmap, true);
+    g_ptr_array_unref(b->pend_list);
+    g_array_free(b->pend_seen, true);
+    g_ptr_array_unref(b->staged_list);
+    g_array_free(b->staged_sorted, true);
+    g_array_free(b->spans, true);
+    g_ptr_array_unref(b->tmp);
+}
+
 void fz_dc_init(FzDC *f, uint32_t max_extents, uint32_t max_tags)
 {
     memset(f, 0, sizeof(*f));
-    f->sanitized = g_array_new(false, false, sizeof(CXLDCRange));
-    f->notices = g_array_new(false, false, sizeof(FzNotice));
-    f->notice_ranges = g_array_new(false, false, sizeof(CXLDCRange));
+    buffers_get(&f->b);
+    g_array_set_size(f->b.sanitized, 0);
+    g_array_set_size(f->b.notices, 0);
+    g_array_set_size(f->b.notice_ranges, 0);
     f->acc = g_array_new(false, false, sizeof(FzExt));
     g_queue_init(&f->groups);
     g_queue_init(&f->releases);
     g_queue_init(&f->records);
-    f->snap_before = g_byte_array_new();
-    f->snap_after = g_byte_array_new();
-    f->snap_tags = g_ptr_array_new();
-    f->acc_before = g_array_new(false, false, sizeof(FzExt));
-    f->tags_eng = g_array_new(false, false, sizeof(FzTagCount));
-    f->tags_sh = g_array_new(false, false, sizeof(FzTagCount));
-    f->bitmap = g_array_new(false, false, sizeof(unsigned long));
     cxl_dc_init(&f->dc, max_extents, max_tags, &fz_ops, f);
 }
 
 void fz_dc_setup(FzDC *f, FzIn *in)
 {
-    uint8_t layout = fz_u8(in) & 3;
+    uint8_t layout = fz_u8(in);
     uint8_t max_extents = fz_u8(in);
     uint8_t tags = fz_u8(in);
+
+    fz_dc_make(f, layout, max_extents, tags);
+}
+
+void fz_dc_make(FzDC *f, uint8_t layout, uint8_t max_extents, uint8_t tags)
+{
     unsigned i;
 
+    layout &= 3;
     fz_dc_init(f, max_extents ? max_extents : 64,
                max_tags_choice[tags % ARRAY_SIZE(max_tags_choice)]);
     for (i = 0; i < 2 && layouts[layout][i].len; i++) {
@@ -225,20 +280,28 @@ static void release_free(gpointer p)
 void fz_dc_teardown(FzDC *f)
 {
     cxl_dc_cleanup(&f->dc);
-    g_array_free(f->sanitized, true);
-    g_array_free(f->notices, true);
-    g_array_free(f->notice_ranges, true);
     g_array_free(f->acc, true);
     g_queue_clear_full(&f->groups, group_free);
     g_queue_clear_full(&f->releases, release_free);
     g_queue_clear_full(&f->records, g_free);
-    g_byte_array_unref(f->snap_before);
-    g_byte_array_unref(f->snap_after);
-    g_ptr_array_unref(f->snap_tags);
-    g_array_free(f->acc_before, true);
-    g_array_free(f->tags_eng, true);
-    g_array_free(f->tags_sh, true);
-    g_array_free(f->bitmap, true);
+    buffers_put(&f->b);
+}
+
+/*
+ * An empty array of CXLDCRange for the current call, reused by the
+ * next: call_begin() hands them all back.
+ */
+static GArray *fz_tmp(FzDC *f)
+{
+    GArray *a;
+
+    if (f->tmp_used == f->b.tmp->len) {
+        g_ptr_array_add(f->b.tmp,
+                        g_array_new(false, false, sizeof(CXLDCRange)));
+    }
+    a = f->b.tmp->pdata[f->tmp_used++];
+    g_array_set_size(a, 0);
+    return a;
 }
 
 /* An independent walk of an interval tree, checking its structure */
@@ -305,37 +368,74 @@ static void tree_walk(IntervalTreeRoot *root, FzVisit *fn, void *opaque)
     tree_walk_node(root->rb_root.rb_node, NULL, fn, opaque, &sub);
 }
 
-static void collect_visit(CXLDCExtent *e, void *opaque)
+/*
+ * The same walk without the checks, for snapshots: fz_check() checks
+ * every tree after every call.
+ */
+static void tree_each(RBNode *n, FzVisit *fn, void *opaque)
 {
-    g_ptr_array_add(opaque, e);
+    if (n) {
+        tree_each(n->rb_left, fn, opaque);
+        fn(NODE_EXT(container_of(n, IntervalTreeNode, rb)), opaque);
+        tree_each(n->rb_right, fn, opaque);
+    }
 }
 
-/* The extents of @root in order; sorted and disjoint is checked after. */
-static GPtrArray *tree_list(IntervalTreeRoot *root)
-{
-    GPtrArray *a = g_ptr_array_new();
+/*
+ * Snapshot of the whole engine state, for "a failure changes nothing":
+ * every field that fz_check() reads, down to the links and colours of
+ * the tree nodes, so that a failed call whose snapshot is unchanged
+ * needs no fz_check() after it (it would check the state it checked
+ * before the call).  Each field is one fixed-size store into a buffer
+ * that only grows: this runs around every call.
+ */
 
-    tree_walk(root, collect_visit, a);
-    return a;
+typedef struct FzWriter {
+    GByteArray *b;
+    size_t pos;
+    bool logical;
+} FzWriter;
+
+static inline void QEMU_ALWAYS_INLINE put(FzWriter *w, const void *p,
+                                          size_t len)
+{
+    if (unlikely(w->pos + len > w->b->len)) {
+        g_byte_array_set_size(w->b, MAX(2 * w->b->len, w->pos + len + 4096));
+    }
+    memcpy(w->b->data + w->pos, p, len);
+    w->pos += len;
 }
 
-/* Snapshot of the whole engine state, for "a failure changes nothing" */
+#define PUT(w, v) do { typeof(v) v_ = (v); put(w, &v_, sizeof(v_)); } while (0)
 
-static void put(GByteArray *b, const void *p, size_t len)
+/*
+ * In the logical mode (@w->logical), no addresses and no tree shapes:
+ * what two engines built by different histories must agree on.
+ */
+static void put_root(FzWriter *w, IntervalTreeRoot *root)
 {
-    g_byte_array_append(b, p, len);
+    if (!w->logical) {
+        PUT(w, (uintptr_t)root->rb_root.rb_node);
+        PUT(w, (uintptr_t)root->rb_leftmost);
+    }
 }
 
-#define PUT(b, v) do { typeof(v) v_ = (v); put(b, &v_, sizeof(v_)); } while (0)
-
-static void put_extent(GByteArray *b, CXLDCExtent *e)
+static void put_extent(FzWriter *w, CXLDCExtent *e)
 {
-    PUT(b, e->node.start);
-    PUT(b, e->node.last);
-    put(b, e->tag.data, sizeof(e->tag.data));
-    PUT(b, e->shared_seq);
-    PUT(b, e->region_id);
-    PUT(b, e->group ? e->group->id : UINT64_MAX);
+    if (!w->logical) {
+        PUT(w, (uintptr_t)e);
+        PUT(w, e->node.subtree_last);
+        PUT(w, e->node.rb.rb_parent_color);
+        PUT(w, (uintptr_t)e->node.rb.rb_left);
+        PUT(w, (uintptr_t)e->node.rb.rb_right);
+        PUT(w, (uintptr_t)e->group);
+    }
+    PUT(w, e->node.start);
+    PUT(w, e->node.last);
+    put(w, e->tag.data, sizeof(e->tag.data));
+    PUT(w, e->shared_seq);
+    PUT(w, e->region_id);
+    PUT(w, e->group ? e->group->id : UINT64_MAX);
 }
 
 static void snap_visit(CXLDCExtent *e, void *opaque)
@@ -348,10 +448,12 @@ static gint tagref_cmp(gconstpointer a, gconstpointer b)
     return memcmp(*(void **)a, *(void **)b, sizeof(QemuUUID));
 }
 
-static void snapshot(FzDC *f, GByteArray *b)
+/* Write the state into @b; returns the length written. */
+static size_t snapshot(FzDC *f, GByteArray *b, bool logical)
 {
     CXLDCState *dc = &f->dc;
-    GPtrArray *tags = f->snap_tags;
+    GPtrArray *tags = f->b.snap_tags;
+    FzWriter w = { .b = b, .logical = logical };
     GHashTableIter it;
     gpointer key, value;
     CXLDCGroup *g;
@@ -359,56 +461,76 @@ static void snapshot(FzDC *f, GByteArray *b)
     CXLDCRecord *rec;
     unsigned i, j;
 
-    g_byte_array_set_size(b, 0);
     g_ptr_array_set_size(tags, 0);
-    PUT(b, dc->nr_regions);
-    PUT(b, dc->max_extents);
-    PUT(b, dc->max_tags);
-    PUT(b, dc->nr_hosts);
-    PUT(b, dc->nr_accepted);
-    PUT(b, dc->nr_pending);
-    PUT(b, dc->generation);
-    PUT(b, dc->next_group_id);
-    PUT(b, dc->next_release_id);
-    PUT(b, dc->nr_records);
+    PUT(&w, dc->nr_regions);
+    PUT(&w, dc->max_extents);
+    PUT(&w, dc->max_tags);
+    PUT(&w, dc->nr_hosts);
+    PUT(&w, dc->nr_accepted);
+    PUT(&w, dc->nr_pending);
+    PUT(&w, dc->generation);
+    PUT(&w, dc->next_group_id);
+    PUT(&w, dc->next_release_id);
+    PUT(&w, dc->nr_records);
     for (i = 0; i < dc->nr_regions; i++) {
         CXLDCRegion *r = &dc->regions[i];
 
-        PUT(b, r->base);
-        PUT(b, r->decode_len);
-        PUT(b, r->len);
-        PUT(b, r->block_size);
-        PUT(b, r->supported_block_sizes);
-        PUT(b, r->dsmad_handle);
-        PUT(b, r->flags);
-        PUT(b, r->shareable);
-        PUT(b, r->nr_accepted);
-        tree_walk(&r->accepted, snap_visit, b);
-        put(b, r->backed, BITS_TO_LONGS(r->len / r->block_size) *
+        PUT(&w, r->base);
+        PUT(&w, r->decode_len);
+        PUT(&w, r->len);
+        PUT(&w, r->block_size);
+        PUT(&w, r->supported_block_sizes);
+        PUT(&w, r->dsmad_handle);
+        PUT(&w, r->flags);
+        PUT(&w, r->shareable);
+        PUT(&w, r->nr_accepted);
+        put_root(&w, &r->accepted);
+        tree_each(r->accepted.rb_root.rb_node, snap_visit, &w);
+        put(&w, r->backed, BITS_TO_LONGS(r->len / r->block_size) *
             sizeof(unsigned long));
     }
-    tree_walk(&dc->pending, snap_visit, b);
+    put_root(&w, &dc->pending);
+    tree_each(dc->pending.rb_root.rb_node, snap_visit, &w);
     QTAILQ_FOREACH(g, &dc->groups, next) {
-        PUT(b, g->id);
-        PUT(b, g->host_id);
-        PUT(b, g->region_id);
-        PUT(b, g->nr_extents);
-        for (j = 0; j < g->nr_extents; j++) {
-            put_extent(b, g->extents[j]);
+        if (!logical) {
+            PUT(&w, (uintptr_t)g);
         }
-        PUT(b, g->nr_staged);
-        tree_walk(&g->staged, snap_visit, b);
+        PUT(&w, g->id);
+        PUT(&w, g->host_id);
+        PUT(&w, g->region_id);
+        PUT(&w, g->nr_extents);
+        for (j = 0; j < g->nr_extents; j++) {
+            put_extent(&w, g->extents[j]);
+        }
+        PUT(&w, g->nr_staged);
+        put_root(&w, &g->staged);
+        tree_each(g->staged.rb_root.rb_node, snap_visit, &w);
     }
     QTAILQ_FOREACH(rel, &dc->releases, next) {
-        PUT(b, rel->id);
-        PUT(b, rel->host_id);
-        PUT(b, rel->region_id);
-        PUT(b, rel->sanitize);
-        PUT(b, rel->nr_ranges);
-        put(b, rel->ranges, rel->nr_ranges * sizeof(rel->ranges[0]));
+        PUT(&w, rel->id);
+        PUT(&w, rel->host_id);
+        PUT(&w, rel->region_id);
+        PUT(&w, rel->sanitize);
+        PUT(&w, rel->nr_ranges);
+        for (j = 0; j < rel->nr_ranges; j++) {
+            PUT(&w, rel->ranges[j].start_dpa);
+            PUT(&w, rel->ranges[j].len);
+            put(&w, rel->ranges[j].tag, sizeof(rel->ranges[j].tag));
+            PUT(&w, rel->ranges[j].shared_seq);
+        }
     }
     QSIMPLEQ_FOREACH(rec, &dc->records, next) {
-        put(b, rec, offsetof(CXLDCRecord, next));
+        /* Field by field: the padding holds whatever it holds */
+        PUT(&w, rec->type);
+        PUT(&w, rec->flags);
+        PUT(&w, rec->host_id);
+        PUT(&w, rec->region_id);
+        PUT(&w, rec->dpa);
+        PUT(&w, rec->len);
+        put(&w, rec->tag.data, sizeof(rec->tag.data));
+        PUT(&w, rec->shared_seq);
+        PUT(&w, rec->extents_avail);
+        PUT(&w, rec->tags_avail);
     }
     g_hash_table_iter_init(&it, dc->tags);
     while (g_hash_table_iter_next(&it, &key, &value)) {
@@ -417,8 +539,9 @@ static void snapshot(FzDC *f, GByteArray *b)
     g_ptr_array_sort(tags, tagref_cmp);
     for (i = 0; i < tags->len; i++) {
         /* DCTagRef: the tag, then a uint32_t count */
-        put(b, tags->pdata[i], sizeof(QemuUUID) + sizeof(uint32_t));
+        put(&w, tags->pdata[i], sizeof(QemuUUID) + sizeof(uint32_t));
     }
+    return w.pos;
 }
 
 /* Shadow model */
@@ -473,18 +596,31 @@ static void sh_acc_remove(FzDC *f, uint64_t start, uint64_t last)
     }
 }
 
-/* Bytes of [start, last] in the shadow's accepted extents */
+/*
+ * Bytes of [start, last] in the shadow's accepted extents, which are
+ * sorted and disjoint: a binary search finds the first that ends at or
+ * after @start.
+ */
 static uint64_t sh_acc_coverage(FzDC *f, uint64_t start, uint64_t last)
 {
+    FzExt *a = (FzExt *)f->acc->data;
     uint64_t covered = 0;
-    unsigned i;
+    unsigned lo = 0, hi = f->acc->len, i;
 
-    for (i = 0; i < f->acc->len; i++) {
-        FzExt *e = &g_array_index(f->acc, FzExt, i);
-        uint64_t elast = e->start + e->len - 1;
+    while (lo < hi) {
+        unsigned mid = lo + (hi - lo) / 2;
 
-        if (elast >= start && e->start <= last) {
-            covered += MIN(elast, last) - MAX(e->start, start) + 1;
+        if (a[mid].start + a[mid].len - 1 < start) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    for (i = lo; i < f->acc->len && a[i].start <= last; i++) {
+        uint64_t elast = a[i].start + a[i].len - 1;
+
+        if (elast >= start) {
+            covered += MIN(elast, last) - MAX(a[i].start, start) + 1;
         }
     }
     return covered;
@@ -531,7 +667,7 @@ static void count_tags(GArray *counts, GArray *a)
 /* Non-null tags of the shadow's extents (accepted, pending, staged) */
 static GArray *sh_tags(FzDC *f)
 {
-    GArray *counts = f->tags_sh;
+    GArray *counts = f->b.tags_sh;
     GList *l;
 
     g_array_set_size(counts, 0);
@@ -639,12 +775,13 @@ static gint range_cmp(gconstpointer a, gconstpointer b)
     return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-static GArray *merge_ranges(GArray *in)
+static GArray *merge_ranges(FzDC *f, GArray *in)
 {
-    GArray *out = g_array_new(false, false, sizeof(CXLDCRange));
-    g_autoptr(GArray) s = g_array_copy(in);
+    GArray *out = fz_tmp(f);
+    GArray *s = fz_tmp(f);
     unsigned i;
 
+    g_array_append_vals(s, in->data, in->len);
     g_array_sort(s, range_cmp);
     for (i = 0; i < s->len; i++) {
         CXLDCRange x = g_array_index(s, CXLDCRange, i);
@@ -670,13 +807,13 @@ static GArray *merge_ranges(GArray *in)
 static void check_sanitized(FzDC *f, GArray *released, GArray *sanitize_req,
                             bool all)
 {
-    g_autoptr(GArray) rel = merge_ranges(released);
-    g_autoptr(GArray) san = merge_ranges(f->sanitized);
-    g_autoptr(GArray) req = merge_ranges(sanitize_req);
+    GArray *rel = merge_ranges(f, released);
+    GArray *san = merge_ranges(f, f->b.sanitized);
+    GArray *req = merge_ranges(f, sanitize_req);
     unsigned i, j;
 
-    for (i = 0; i < f->sanitized->len; i++) {
-        CXLDCRange *s = &g_array_index(f->sanitized, CXLDCRange, i);
+    for (i = 0; i < f->b.sanitized->len; i++) {
+        CXLDCRange *s = &g_array_index(f->b.sanitized, CXLDCRange, i);
 
         FZ_CHECK(s->len && coverage(rel, s->offset, s->offset + s->len - 1)
                  == s->len, "sanitized dpa 0x%" PRIx64 " len 0x%" PRIx64
@@ -709,7 +846,7 @@ static void check_sanitized(FzDC *f, GArray *released, GArray *sanitize_req,
 /* Ranges of outstanding release requests that asked for sanitize */
 static GArray *sh_sanitize_ranges(FzDC *f)
 {
-    GArray *a = g_array_new(false, false, sizeof(CXLDCRange));
+    GArray *a = fz_tmp(f);
     GList *l;
     unsigned i;
 
@@ -729,10 +866,10 @@ static GArray *sh_sanitize_ranges(FzDC *f)
 /* Notices */
 
 /* Sorted, merged ranges equal? */
-static bool same_ranges(GArray *a, GArray *b)
+static bool same_ranges(FzDC *f, GArray *a, GArray *b)
 {
-    g_autoptr(GArray) x = merge_ranges(a);
-    g_autoptr(GArray) y = merge_ranges(b);
+    GArray *x = merge_ranges(f, a);
+    GArray *y = merge_ranges(f, b);
 
     return x->len == y->len &&
            !memcmp(x->data, y->data, x->len * sizeof(CXLDCRange));
@@ -747,11 +884,11 @@ static bool same_ranges(GArray *a, GArray *b)
 static unsigned check_notices(FzDC *f, CXLDCNoticeType type, GArray *expect,
                               const char *what)
 {
-    g_autoptr(GArray) got = g_array_new(false, false, sizeof(CXLDCRange));
+    GArray *got = fz_tmp(f);
     unsigned i, j, count = 0;
 
-    for (i = 0; i < f->notices->len; i++) {
-        FzNotice *x = &g_array_index(f->notices, FzNotice, i);
+    for (i = 0; i < f->b.notices->len; i++) {
+        FzNotice *x = &g_array_index(f->b.notices, FzNotice, i);
         CXLDCRegion *r;
 
         FZ_CHECK(x->n.type <= CXL_DC_NOTICE_SANITIZED, "%s: notice type %d",
@@ -765,7 +902,7 @@ static unsigned check_notices(FzDC *f, CXLDCNoticeType type, GArray *expect,
                  x->n.region_id, x->n.nr_extents);
         r = region(f, x->n.region_id);
         for (j = 0; j < x->n.nr_extents + x->n.nr_declined; j++) {
-            CXLDCRange *e = &g_array_index(f->notice_ranges, CXLDCRange,
+            CXLDCRange *e = &g_array_index(f->b.notice_ranges, CXLDCRange,
                                            x->first + j);
             CXLDCRange *prev = j && j != x->n.nr_extents ? e - 1 : NULL;
 
@@ -782,7 +919,7 @@ static unsigned check_notices(FzDC *f, CXLDCNoticeType type, GArray *expect,
         }
     }
     if (expect) {
-        FZ_CHECK(same_ranges(got, expect), "%s: notices %d name other"
+        FZ_CHECK(same_ranges(f, got, expect), "%s: notices %d name other"
                  " capacity than changed", what, type);
     } else {
         FZ_CHECK(!count, "%s: %u unexpected notices %d", what, count, type);
@@ -793,7 +930,7 @@ static unsigned check_notices(FzDC *f, CXLDCNoticeType type, GArray *expect,
 /* Notices of a call that changed no accepted capacity: none */
 static void check_no_notices(FzDC *f, const char *what)
 {
-    FZ_CHECK(!f->notices->len, "%s gave %u notices", what, f->notices->len);
+    FZ_CHECK(!f->b.notices->len, "%s gave %u notices", what, f->b.notices->len);
 }
 
 /*
@@ -808,11 +945,11 @@ static void check_release_notices(FzDC *f, GArray *released,
 
     check_notices(f, CXL_DC_NOTICE_RELEASED, released, what);
     check_notices(f, CXL_DC_NOTICE_SANITIZED,
-                  f->sanitized->len ? f->sanitized : NULL, what);
+                  f->b.sanitized->len ? f->b.sanitized : NULL, what);
     check_notices(f, CXL_DC_NOTICE_ACCEPTED, NULL, what);
     check_notices(f, CXL_DC_NOTICE_REJECTED, NULL, what);
-    for (i = 0; i < f->notices->len; i++) {
-        FzNotice *x = &g_array_index(f->notices, FzNotice, i);
+    for (i = 0; i < f->b.notices->len; i++) {
+        FzNotice *x = &g_array_index(f->b.notices, FzNotice, i);
 
         FZ_CHECK(x->n.type != CXL_DC_NOTICE_RELEASED || x->n.reason == reason,
                  "%s: released with reason %d, expected %d", what,
@@ -822,20 +959,40 @@ static void check_release_notices(FzDC *f, GArray *released,
 
 /* Checked calls */
 
+void fz_state_changed(FzDC *f)
+{
+    f->snap_valid = false;
+    f->checked = false;
+}
+
+/* Is the state what the last snapshot before a call saw? */
+static bool fz_state_unchanged(FzDC *f)
+{
+    f->snap_after_len = snapshot(f, f->b.snap_after, false);
+    return f->snap_valid && f->snap_after_len == f->snap_before_len &&
+           !memcmp(f->b.snap_after->data, f->b.snap_before->data,
+                   f->snap_after_len);
+}
+
 typedef struct FzCall {
     uint32_t generation;
 } FzCall;
 
 static void call_begin(FzDC *f, FzCall *c)
 {
-    snapshot(f, f->snap_before);
+    if (!f->snap_valid) {
+        f->snap_before_len = snapshot(f, f->b.snap_before, false);
+        f->snap_valid = true;
+        f->snap_checked = f->checked;
+    }
+    f->tmp_used = 0;
     c->generation = f->dc.generation;
-    g_array_set_size(f->acc_before, 0);
-    g_array_append_vals(f->acc_before, f->acc->data, f->acc->len);
-    g_array_set_size(f->sanitized, 0);
+    g_array_set_size(f->b.acc_before, 0);
+    g_array_append_vals(f->b.acc_before, f->acc->data, f->acc->len);
+    g_array_set_size(f->b.sanitized, 0);
     f->queued_calls = 0;
-    g_array_set_size(f->notices, 0);
-    g_array_set_size(f->notice_ranges, 0);
+    g_array_set_size(f->b.notices, 0);
+    g_array_set_size(f->b.notice_ranges, 0);
 }
 
 static bool ext_equal(const FzExt *a, const FzExt *b)
@@ -886,34 +1043,28 @@ static void call_end(FzDC *f, FzCall *c, bool ok, Error *err,
                 f->dc.nr_accepted, f->dc.nr_pending, f->dc.nr_records);
     }
     if (!ok) {
-        GByteArray *after = f->snap_after;
-        GByteArray *before = f->snap_before;
-
-        snapshot(f, after);
-
         FZ_CHECK(err, "%s failed without an error", what);
         FZ_CHECK(*error_get_pretty(err), "%s failed with an empty error",
                  what);
-        FZ_CHECK(after->len == before->len &&
-                 !memcmp(after->data, before->data, after->len),
-                 "%s failed (%s) but changed the state", what,
-                 error_get_pretty(err));
-        FZ_CHECK(!f->sanitized->len, "%s failed (%s) but sanitized", what,
+        FZ_CHECK(fz_state_unchanged(f), "%s failed (%s) but changed the"
+                 " state", what, error_get_pretty(err));
+        FZ_CHECK(!f->b.sanitized->len, "%s failed (%s) but sanitized", what,
                  error_get_pretty(err));
         FZ_CHECK(!f->queued_calls, "%s failed (%s) but queued records",
                  what, error_get_pretty(err));
-        FZ_CHECK(!f->notices->len, "%s failed (%s) but gave %u notices",
-                 what, error_get_pretty(err), f->notices->len);
+        FZ_CHECK(!f->b.notices->len, "%s failed (%s) but gave %u notices",
+                 what, error_get_pretty(err), f->b.notices->len);
         f->failed_calls++;
     } else {
         FZ_CHECK(!err, "%s succeeded with an error: %s", what,
                  error_get_pretty(err));
+        fz_state_changed(f);
         f->ok_calls++;
     }
     if (err) {
         error_free(err);
     }
-    if (acc_changed(f->acc_before, f->acc)) {
+    if (acc_changed(f->b.acc_before, f->acc)) {
         f->generation = f->dc.generation;
         FZ_CHECK(f->dc.generation != c->generation, "%s changed the"
                  " accepted extents but not the generation %u", what,
@@ -923,7 +1074,13 @@ static void call_end(FzDC *f, FzCall *c, bool ok, Error *err,
                  " generation from %u to %u but changed no accepted extent",
                  what, c->generation, f->dc.generation);
     }
-    fz_check(f);
+    /*
+     * A failed call left the state as the snapshot saw it, down to the
+     * tree links: if fz_check() passed on that state, it passes again.
+     */
+    if (ok || !f->snap_checked) {
+        fz_check(f);
+    }
 }
 
 static FzGroup *group_new(uint64_t id, uint16_t host_id, uint8_t rid)
@@ -1039,7 +1196,7 @@ bool fz_offer_add(FzDC *f, const CXLDCAddRequest *req)
         }
         FZ_CHECK(f->queued_calls == 1, "add queued records %u times",
                  f->queued_calls);
-        FZ_CHECK(!f->sanitized->len, "add sanitized");
+        FZ_CHECK(!f->b.sanitized->len, "add sanitized");
         check_no_notices(f, "offer add");
     }
     call_end(f, &c, ok, err, "offer add");
@@ -1058,14 +1215,14 @@ bool fz_request_release(FzDC *f, const CXLDCReleaseRequest *req)
     if (ok) {
         CXLDCRegion *r = region(f, req->region_id);
         const QemuUUID *tag = req->has_tag ? &req->tag : &null_tag;
-        g_autoptr(GArray) spans = g_array_new(false, false, sizeof(FzExt));
-        g_autoptr(GArray) released = g_array_new(false, false,
-                                                 sizeof(CXLDCRange));
-        g_autoptr(GArray) san = sh_sanitize_ranges(f);
+        GArray *spans = f->b.spans;
+        GArray *released = fz_tmp(f);
+        GArray *san = sh_sanitize_ranges(f);
 
         FZ_CHECK(req->host_id == 0 && req->region_id < f->dc.nr_regions,
                  "release for host %u region %u succeeded", req->host_id,
                  req->region_id);
+        g_array_set_size(spans, 0);
         if (req->policy == CXL_DC_REMOVE_PRESCRIPTIVE) {
             for (i = 0; i < req->nr_ranges; i++) {
                 FzExt e = {
@@ -1113,7 +1270,7 @@ bool fz_request_release(FzDC *f, const CXLDCReleaseRequest *req)
         } else {
             FzRelease *rel = g_new0(FzRelease, 1);
 
-            FZ_CHECK(!f->sanitized->len, "a release request sanitized");
+            FZ_CHECK(!f->b.sanitized->len, "a release request sanitized");
             check_no_notices(f, "release request");
             rel->id = f->next_release_id++;
             rel->rid = req->region_id;
@@ -1181,10 +1338,8 @@ CXLDCStatus fz_host_add_response(FzDC *f, const CXLDCExtentRaw *ranges,
             g_array_append_val(g->staged, x);
         }
         if (!more) {
-            g_autoptr(GArray) offered = g_array_new(false, false,
-                                                    sizeof(CXLDCRange));
-            g_autoptr(GArray) staged = g_array_new(false, false,
-                                                   sizeof(CXLDCRange));
+            GArray *offered = fz_tmp(f);
+            GArray *staged = fz_tmp(f);
             unsigned nr;
 
             for (i = 0; i < g->ext->len; i++) {
@@ -1204,16 +1359,16 @@ CXLDCStatus fz_host_add_response(FzDC *f, const CXLDCExtentRaw *ranges,
                                staged->len ? staged : NULL, "add response");
             nr += check_notices(f, CXL_DC_NOTICE_REJECTED,
                                 staged->len ? NULL : offered, "add response");
-            FZ_CHECK(nr == 1 && f->notices->len == 1, "add response gave"
-                     " %u notices", f->notices->len);
+            FZ_CHECK(nr == 1 && f->b.notices->len == 1, "add response gave"
+                     " %u notices", f->b.notices->len);
             if (staged->len) {
-                FzNotice *x = &g_array_index(f->notices, FzNotice, 0);
+                FzNotice *x = &g_array_index(f->b.notices, FzNotice, 0);
                 uint64_t covered = 0, total = 0;
 
                 /* Accepted and declined together are what was offered */
                 for (i = 0; i < x->n.nr_declined; i++) {
                     CXLDCRange *d = &g_array_index(
-                        f->notice_ranges, CXLDCRange,
+                        f->b.notice_ranges, CXLDCRange,
                         x->first + x->n.nr_extents + i);
 
                     covered += d->len;
@@ -1225,17 +1380,17 @@ CXLDCStatus fz_host_add_response(FzDC *f, const CXLDCExtentRaw *ranges,
                 for (i = 0; i < g->staged->len; i++) {
                     covered += g_array_index(g->staged, FzExt, i).len;
                 }
-                FZ_CHECK(covered == total && same_ranges(staged, offered),
+                FZ_CHECK(covered == total && same_ranges(f, staged, offered),
                          "add response: accepted and declined capacity is"
                          " not what was offered");
             }
-            FZ_CHECK(g_array_index(f->notices, FzNotice, 0).n.host_id ==
+            FZ_CHECK(g_array_index(f->b.notices, FzNotice, 0).n.host_id ==
                      g->host_id, "add response notice names another host");
             group_free(g_queue_pop_head(&f->groups));
         } else {
             check_no_notices(f, "add response part");
         }
-        FZ_CHECK(!f->queued_calls && !f->sanitized->len,
+        FZ_CHECK(!f->queued_calls && !f->b.sanitized->len,
                  "add response queued records or sanitized");
     }
     call_end(f, &c, st == CXL_DC_OK, err, "add response");
@@ -1254,10 +1409,8 @@ CXLDCStatus fz_host_release(FzDC *f, const CXLDCExtentRaw *ranges,
     st = cxl_dc_host_release(&f->dc, ranges, n, &err);
     FZ_CHECK(st <= CXL_DC_UNSUPPORTED, "host release returned %d", st);
     if (st == CXL_DC_OK) {
-        g_autoptr(GArray) released = g_array_new(false, false,
-                                                 sizeof(CXLDCRange));
-        g_autoptr(GArray) san = sh_sanitize_ranges(f);
-
+        GArray *released = fz_tmp(f);
+        GArray *san = sh_sanitize_ranges(f);
         bool requested = false;
         GList *rl;
 
@@ -1299,17 +1452,24 @@ CXLDCStatus fz_host_release(FzDC *f, const CXLDCExtentRaw *ranges,
 
 uint32_t fz_get_extents(FzDC *f, uint32_t start, uint32_t max)
 {
-    g_autofree CXLDCExtentRaw *out = g_new0(CXLDCExtentRaw, max + 1);
+    uint32_t expect = start < f->acc->len ? MIN(max, f->acc->len - start)
+                                          : 0;
+    /*
+     * Room for the entries the engine must write and no more, so that
+     * ASan sees a write past them (one zeroed entry when none is due)
+     */
+    g_autofree CXLDCExtentRaw *out = g_new0(CXLDCExtentRaw, MAX(expect, 1));
     uint32_t gen = f->dc.generation;
-    uint32_t n, i, expect;
+    uint32_t n, i;
 
-    expect = start < f->acc->len ? MIN(max, f->acc->len - start) : 0;
     n = cxl_dc_get_extents(&f->dc, start, max, out);
     if (debug()) {
         fprintf(stderr, "fuzz-dc: get extents %u+%u: %u\n", start, max, n);
     }
     FZ_CHECK(n == expect, "get extents %u+%u returned %u, expected %u",
              start, max, n, expect);
+    FZ_CHECK(expect || buffer_is_zero(out, sizeof(*out)), "get extents %u+%u"
+             " wrote an entry past the end of the list", start, max);
     for (i = 0; i < n; i++) {
         FzExt *e = &g_array_index(f->acc, FzExt, start + i);
 
@@ -1367,6 +1527,7 @@ void fz_record_pop(FzDC *f)
     FZ_CHECK(!cxl_dc_record_peek(&f->dc) == !f->records.length,
              "record queue emptiness differs");
     cxl_dc_record_pop(&f->dc);
+    fz_state_changed(f);
     g_free(g_queue_pop_head(&f->records));
     fz_check(f);
 }
@@ -1377,6 +1538,7 @@ void fz_clear(FzDC *f)
     bool had = f->acc->len;
 
     cxl_dc_clear(&f->dc);
+    fz_state_changed(f);
     g_array_set_size(f->acc, 0);
     g_queue_clear_full(&f->groups, group_free);
     g_queue_clear_full(&f->releases, release_free);
@@ -1405,6 +1567,154 @@ void fz_is_backed(FzDC *f, uint64_t dpa, uint64_t len)
     }
     FZ_CHECK(got == expect, "is_backed(0x%" PRIx64 ", 0x%" PRIx64 ") is %d",
              dpa, len, got);
+}
+
+/* Migration */
+
+/* The region of the harness's device holding DPA @dpa, or -1 */
+static int region_of(FzDC *f, uint64_t dpa)
+{
+    unsigned i;
+
+    for (i = 0; i < f->dc.nr_regions; i++) {
+        if (dpa >= region(f, i)->base &&
+            dpa - region(f, i)->base < region(f, i)->len) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/*
+ * The shadow of a state loaded from @snap, built from @snap alone: the
+ * checker then compares the engine with it.  The engine accepted @snap,
+ * so what its checks must have refused fails here.
+ */
+static void sh_load(FzDC *f, const CXLDCSnapshot *snap)
+{
+    g_autofree FzGroup **groups = g_new0(FzGroup *, MAX(snap->nr_groups, 1));
+    uint32_t i, j, ranges = 0;
+
+    g_array_set_size(f->acc, 0);
+    g_queue_clear_full(&f->groups, group_free);
+    g_queue_clear_full(&f->releases, release_free);
+    g_queue_clear_full(&f->records, g_free);
+    for (i = 0; i < snap->nr_groups; i++) {
+        const CXLDCSavedGroup *s = &snap->groups[i];
+
+        groups[i] = group_new(s->id, s->host_id, s->region_id);
+        g_queue_push_tail(&f->groups, groups[i]);
+    }
+    for (i = 0; i < snap->nr_extents; i++) {
+        const CXLDCSavedExtent *s = &snap->extents[i];
+        int rid = region_of(f, s->dpa);
+        FzExt x = {
+            .start = s->dpa, .len = s->len, .seq = s->shared_seq, .rid = rid,
+        };
+
+        memcpy(x.tag.data, s->tag, sizeof(x.tag.data));
+        FZ_CHECK(rid >= 0 && s->kind <= CXL_DC_SAVED_STAGED &&
+                 (s->kind == CXL_DC_SAVED_ACCEPTED ||
+                  s->group < snap->nr_groups), "load accepted extent %u:"
+                 " dpa 0x%" PRIx64 " kind %u group %u", i, s->dpa, s->kind,
+                 s->group);
+        switch (s->kind) {
+        case CXL_DC_SAVED_ACCEPTED:
+            g_array_append_val(f->acc, x);
+            break;
+        case CXL_DC_SAVED_PENDING:
+            g_array_append_val(groups[s->group]->ext, x);
+            break;
+        case CXL_DC_SAVED_STAGED:
+            g_array_append_val(groups[s->group]->staged, x);
+            break;
+        }
+    }
+    g_array_sort(f->acc, fzext_cmp);
+    for (i = 0; i < snap->nr_releases; i++) {
+        const CXLDCSavedRelease *s = &snap->releases[i];
+        FzRelease *rel = g_new0(FzRelease, 1);
+
+        FZ_CHECK(s->nr_ranges <= snap->nr_ranges - ranges, "load accepted"
+                 " release request %u with %u ranges, %u left", i,
+                 s->nr_ranges, snap->nr_ranges - ranges);
+        rel->id = s->id;
+        rel->rid = s->region_id;
+        rel->sanitize = s->sanitize;
+        rel->ranges = g_array_new(false, false, sizeof(FzExt));
+        for (j = 0; j < s->nr_ranges; j++, ranges++) {
+            FzExt x = {
+                .start = snap->ranges[ranges].dpa,
+                .len = snap->ranges[ranges].len,
+            };
+
+            g_array_append_val(rel->ranges, x);
+        }
+        g_queue_push_tail(&f->releases, rel);
+    }
+    for (i = 0; i < snap->nr_records; i++) {
+        const CXLDCSavedRecord *s = &snap->records[i];
+        CXLDCRecord *rec = g_new0(CXLDCRecord, 1);
+
+        rec->type = s->type;
+        rec->flags = s->flags;
+        rec->host_id = s->host_id;
+        rec->region_id = s->region_id;
+        rec->dpa = s->dpa;
+        rec->len = s->len;
+        memcpy(rec->tag.data, s->tag, sizeof(rec->tag.data));
+        rec->shared_seq = s->shared_seq;
+        rec->extents_avail = s->extents_avail;
+        rec->tags_avail = s->tags_avail;
+        g_queue_push_tail(&f->records, rec);
+    }
+    f->next_group_id = snap->next_group_id;
+    f->next_release_id = snap->next_release_id;
+    f->generation = snap->generation;
+}
+
+bool fz_load(FzDC *f, const CXLDCSnapshot *snap)
+{
+    FzCall c = {};
+    Error *err = NULL;
+    unsigned i;
+
+    call_begin(f, &c);
+    if (!cxl_dc_load(&f->dc, snap, &err)) {
+        /* Nothing changed: same checks as for any failed call */
+        call_end(f, &c, false, err, "load");
+        return false;
+    }
+    if (debug()) {
+        fprintf(stderr, "fuzz-dc: load: ok (%u accepted, %u pending, %u"
+                " records)\n", f->dc.nr_accepted, f->dc.nr_pending,
+                f->dc.nr_records);
+    }
+    FZ_CHECK(!err, "load succeeded with an error: %s",
+             error_get_pretty(err));
+    FZ_CHECK(!f->b.sanitized->len && !f->queued_calls &&
+             !f->b.notices->len, "load sanitized, queued records or gave"
+             " notices");
+    fz_state_changed(f);
+    f->ok_calls++;
+    sh_load(f, snap);
+    for (i = 0; i < f->dc.nr_regions; i++) {
+        FZ_CHECK(region(f, i)->block_size == snap->regions[i].block_size,
+                 "region %u: block size 0x%" PRIx64 " after loading 0x%"
+                 PRIx64, i, region(f, i)->block_size,
+                 snap->regions[i].block_size);
+    }
+    fz_check(f);
+    return true;
+}
+
+bool fz_same_state(FzDC *a, FzDC *b)
+{
+    size_t la = snapshot(a, a->b.snap_after, true);
+    size_t lb = snapshot(b, b->b.snap_after, true);
+
+    return la == lb && !memcmp(a->b.snap_after->data, b->b.snap_after->data,
+                               la);
 }
 
 /* Invariants, by independent walks of the engine's structures */
@@ -1460,6 +1770,7 @@ static void accepted_visit(CXLDCExtent *e, void *opaque)
              w->rid);
     check_in_region(w->f, e, "accepted");
     disjoint_in_order(w, e, "accepted");
+    tag_count(w->f->b.tags_eng, &e->tag);
     bitmap_set(w->backed, (e->node.start - w->r->base) / w->r->block_size,
                cxl_dc_extent_len(e) / w->r->block_size);
     x = (FzExt) {
@@ -1473,37 +1784,24 @@ static void accepted_visit(CXLDCExtent *e, void *opaque)
     w->si++;
 }
 
+/*
+ * Pending extents in DPA order; check_groups() then matches them one to
+ * one with the extents of the groups.
+ */
 static void pending_visit(CXLDCExtent *e, void *opaque)
 {
     WalkCtx *w = opaque;
-    CXLDCGroup *g;
-    bool found = false;
-    uint32_t i;
 
     FZ_CHECK(e->group, "pending extent 0x%" PRIx64 " has no group",
              e->node.start);
-    QTAILQ_FOREACH(g, &w->f->dc.groups, next) {
-        if (g == e->group) {
-            found = true;
-        }
-    }
-    FZ_CHECK(found, "pending extent 0x%" PRIx64 " names a group not in the"
-             " list", e->node.start);
-    found = false;
-    for (i = 0; i < e->group->nr_extents; i++) {
-        found |= e->group->extents[i] == e;
-    }
-    FZ_CHECK(found, "pending extent 0x%" PRIx64 " is not in its group",
-             e->node.start);
-    FZ_CHECK(e->region_id == e->group->region_id, "pending extent 0x%" PRIx64
-             " of region %u in a group of region %u", e->node.start,
-             e->region_id, e->group->region_id);
     check_in_region(w->f, e, "pending");
     disjoint_in_order(w, e, "pending");
     FZ_CHECK(!interval_tree_iter_first(&region(w->f, e->region_id)->accepted,
                                        e->node.start, e->node.last),
              "pending extent 0x%" PRIx64 " overlaps an accepted one",
              e->node.start);
+    tag_count(w->f->b.tags_eng, &e->tag);
+    g_ptr_array_add(w->f->b.pend_list, e);
 }
 
 static void staged_visit(CXLDCExtent *e, void *opaque)
@@ -1525,6 +1823,8 @@ static void staged_visit(CXLDCExtent *e, void *opaque)
     FZ_CHECK(qemu_uuid_is_equal(&p->tag, &e->tag), "staged extent 0x%"
              PRIx64 " has another tag than its pending extent",
              e->node.start);
+    tag_count(w->f->b.tags_eng, &e->tag);
+    g_ptr_array_add(w->f->b.staged_list, e);
 }
 
 static void check_records(FzDC *f)
@@ -1559,28 +1859,12 @@ static void check_records(FzDC *f)
              f->dc.nr_records, n);
 }
 
-static void tag_visit(CXLDCExtent *e, void *opaque)
-{
-    tag_count(opaque, &e->tag);
-}
-
 static void check_tags(FzDC *f)
 {
-    GArray *eng = f->tags_eng, *sh;
-    CXLDCGroup *g;
+    /* Counted by the walks of the accepted, pending and staged trees */
+    GArray *eng = f->b.tags_eng, *sh;
     unsigned i, j;
 
-    /* Count from the engine's own lists */
-    g_array_set_size(eng, 0);
-    for (i = 0; i < f->dc.nr_regions; i++) {
-        tree_walk(&region(f, i)->accepted, tag_visit, eng);
-    }
-    QTAILQ_FOREACH(g, &f->dc.groups, next) {
-        for (j = 0; j < g->nr_extents; j++) {
-            tag_count(eng, &g->extents[j]->tag);
-        }
-        tree_walk(&g->staged, tag_visit, eng);
-    }
     sh = sh_tags(f);
     FZ_CHECK(eng->len == g_hash_table_size(f->dc.tags) && eng->len == sh->len,
              "%u tags in use, the engine counts %u, the shadow %u", eng->len,
@@ -1608,6 +1892,26 @@ static void check_tags(FzDC *f)
              f->dc.max_tags - eng->len);
 }
 
+/* Index of @e in the pending tree's extents (pend_list), or -1 */
+static int pending_index(FzDC *f, CXLDCExtent *e)
+{
+    CXLDCExtent **a = (CXLDCExtent **)f->b.pend_list->pdata;
+    int lo = 0, hi = f->b.pend_list->len - 1;
+
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+
+        if (a[mid]->node.start == e->node.start) {
+            return a[mid] == e ? mid : -1;
+        } else if (a[mid]->node.start < e->node.start) {
+            lo = mid + 1;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    return -1;
+}
+
 static void check_groups(FzDC *f)
 {
     CXLDCGroup *g;
@@ -1616,22 +1920,30 @@ static void check_groups(FzDC *f)
     bool first = true;
     unsigned i;
 
+    g_array_set_size(f->b.pend_seen, 0);
+    g_array_set_size(f->b.pend_seen, f->b.pend_list->len);
     QTAILQ_FOREACH(g, &f->dc.groups, next) {
         FzGroup *s = l ? l->data : NULL;
-        g_autoptr(GPtrArray) staged = NULL;
-        g_autoptr(GArray) sst = NULL;
+        GArray *sst = f->b.staged_sorted;
+        GPtrArray *staged = f->b.staged_list;
         WalkCtx w = { .f = f, .group = g };
 
         FZ_CHECK(s && s->id == g->id && s->rid == g->region_id &&
                  s->host_id == g->host_id, "group %" PRIu64 " is not the"
                  " shadow's next", g->id);
-        FZ_CHECK(g->nr_extents == s->ext->len && g->nr_extents,
-                 "group %" PRIu64 " has %u extents, expected %u", g->id,
-                 g->nr_extents, s->ext->len);
+        FZ_CHECK(g->nr_extents, "group %" PRIu64 " has no extents", g->id);
+        FZ_CHECK(g->nr_extents == s->ext->len, "group %" PRIu64 " has %u"
+                 " extents, expected %u", g->id, g->nr_extents,
+                 s->ext->len);
         for (i = 0; i < g->nr_extents; i++) {
             FzExt *x = &g_array_index(s->ext, FzExt, i);
             CXLDCExtent *e = g->extents[i];
+            int k = pending_index(f, e);
 
+            FZ_CHECK(k >= 0 && !f->b.pend_seen->data[k], "group %" PRIu64
+                     " extent %u is not in the pending tree, or twice in"
+                     " groups", g->id, i);
+            f->b.pend_seen->data[k] = 1;
             FZ_CHECK(e->group == g && e->node.start == x->start &&
                      cxl_dc_extent_len(e) == x->len &&
                      qemu_uuid_is_equal(&e->tag, &x->tag) &&
@@ -1639,16 +1951,23 @@ static void check_groups(FzDC *f)
                      " is 0x%" PRIx64 " len 0x%" PRIx64 ", expected 0x%"
                      PRIx64 " len 0x%" PRIx64, g->id, i, e->node.start,
                      cxl_dc_extent_len(e), x->start, x->len);
+            FZ_CHECK(e->region_id == g->region_id, "pending extent 0x%"
+                     PRIx64 " of region %u in a group of region %u",
+                     e->node.start, e->region_id, g->region_id);
+            FZ_CHECK(!i || g->extents[i - 1]->node.start < e->node.start,
+                     "group %" PRIu64 " extent %u at 0x%" PRIx64 " is not"
+                     " above the one before", g->id, i, e->node.start);
         }
         pending += g->nr_extents;
         /* Staged ranges, in DPA order on both sides */
+        g_ptr_array_set_size(staged, 0);
         tree_walk(&g->staged, staged_visit, &w);
         FZ_CHECK(w.count == g->nr_staged, "group %" PRIu64 ": nr_staged %u,"
                  " tree holds %u", g->id, g->nr_staged, w.count);
         FZ_CHECK(first || !g->nr_staged, "group %" PRIu64 " has staged"
                  " ranges but is not the oldest", g->id);
-        staged = tree_list(&g->staged);
-        sst = g_array_copy(s->staged);
+        g_array_set_size(sst, 0);
+        g_array_append_vals(sst, s->staged->data, s->staged->len);
         g_array_sort(sst, fzext_cmp);
         FZ_CHECK(sst->len == staged->len, "group %" PRIu64 ": %u staged,"
                  " expected %u", g->id, staged->len, sst->len);
@@ -1665,6 +1984,9 @@ static void check_groups(FzDC *f)
         l = l->next;
     }
     FZ_CHECK(!l, "the shadow has more pending groups than the engine");
+    /* Each pending extent is in one group, each group's in the tree */
+    FZ_CHECK(pending == f->b.pend_list->len, "the pending tree holds %u"
+             " extents, the groups %u", f->b.pend_list->len, pending);
     FZ_CHECK(pending == f->dc.nr_pending, "nr_pending %u, groups hold %u",
              f->dc.nr_pending, pending);
 }
@@ -1673,7 +1995,7 @@ static void check_releases(FzDC *f)
 {
     CXLDCRelease *rel;
     GList *l = f->releases.head;
-    g_autoptr(GArray) all = g_array_new(false, false, sizeof(CXLDCRange));
+    GArray *all = fz_tmp(f);
     unsigned i;
 
     QTAILQ_FOREACH(rel, &f->dc.releases, next) {
@@ -1724,16 +2046,18 @@ void fz_check(FzDC *f)
     CXLDCState *dc = &f->dc;
     WalkCtx pw = { .f = f };
     uint32_t accepted = 0, si = 0;
-    unsigned i;
+    unsigned i, mark = f->tmp_used;
 
+    g_array_set_size(f->b.tags_eng, 0);
+    g_ptr_array_set_size(f->b.pend_list, 0);
     for (i = 0; i < dc->nr_regions; i++) {
         CXLDCRegion *r = region(f, i);
         size_t longs = BITS_TO_LONGS(r->len / r->block_size);
         WalkCtx w = { .f = f, .r = r, .rid = i, .si = si };
 
-        g_array_set_size(f->bitmap, longs);
-        memset(f->bitmap->data, 0, longs * sizeof(unsigned long));
-        w.backed = (unsigned long *)f->bitmap->data;
+        g_array_set_size(f->b.bitmap, longs);
+        memset(f->b.bitmap->data, 0, longs * sizeof(unsigned long));
+        w.backed = (unsigned long *)f->b.bitmap->data;
         tree_walk(&r->accepted, accepted_visit, &w);
         FZ_CHECK(w.count == r->nr_accepted, "region %u: nr_accepted %u,"
                  " tree holds %u", i, r->nr_accepted, w.count);
@@ -1780,4 +2104,6 @@ void fz_check(FzDC *f)
     check_releases(f);
     check_records(f);
     check_tags(f);
+    f->tmp_used = mark;
+    f->checked = true;
 }

@@ -22,7 +22,7 @@
 #include "fuzz-dc.h"
 
 /* Harness limit: regions of more blocks are not added (bitmap size) */
-#define MAX_BLOCKS (1ULL << 18)
+#define MAX_BLOCKS (1ULL << 15)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -71,13 +71,35 @@ typedef struct FzNotice {
     uint32_t first;             /* its extents, then its declined ones */
 } FzNotice;
 
-typedef struct FzDC {
-    CXLDCState dc;
+/*
+ * Buffers the harness reuses from call to call, and from input to input
+ * (fz_dc_teardown() keeps a few sets for the next fz_dc_init()): fresh
+ * allocations per input are what ASan makes expensive.
+ */
+typedef struct FzBuffers {
     /* Callbacks seen during the current call */
     GArray *sanitized;          /* CXLDCRange: dpa, len */
-    unsigned queued_calls;
     GArray *notices;            /* FzNotice */
     GArray *notice_ranges;      /* CXLDCRange */
+    /* Snapshots of the state before and after the current call */
+    GByteArray *snap_before, *snap_after;
+    GPtrArray *snap_tags;
+    /* Scratch */
+    GArray *acc_before;         /* FzExt */
+    GArray *tags_eng, *tags_sh; /* FzTagCount */
+    GArray *bitmap;             /* unsigned long */
+    GPtrArray *pend_list;       /* CXLDCExtent *, the pending tree in order */
+    GArray *pend_seen;          /* uint8_t per pend_list entry */
+    GPtrArray *staged_list;     /* CXLDCExtent *, one group's staged tree */
+    GArray *staged_sorted;      /* FzExt */
+    GArray *spans;              /* FzExt */
+    GPtrArray *tmp;             /* GArray of CXLDCRange, see fz_tmp() */
+} FzBuffers;
+
+typedef struct FzDC {
+    CXLDCState dc;
+    FzBuffers b;
+    unsigned queued_calls;      /* during the current call */
 
     /* Shadow */
     GArray *acc;                /* FzExt, sorted by start */
@@ -88,12 +110,16 @@ typedef struct FzDC {
     uint64_t next_release_id;
     uint32_t generation;
 
-    /* Scratch buffers, reused to keep allocations out of the loop */
-    GByteArray *snap_before, *snap_after;
-    GPtrArray *snap_tags;
-    GArray *acc_before;         /* FzExt */
-    GArray *tags_eng, *tags_sh; /* FzTagCount */
-    GArray *bitmap;             /* unsigned long */
+    /*
+     * Length of the snapshot of the state before the current call, in
+     * b.snap_before: still valid after a call that failed, since that
+     * changed nothing.
+     */
+    size_t snap_before_len, snap_after_len;
+    bool snap_valid;
+    bool snap_checked;          /* fz_check() passed on that state */
+    bool checked;               /* fz_check() passed on the state now */
+    unsigned tmp_used;          /* arrays of b.tmp in use */
     uint32_t rec_extents_avail, rec_tags_avail;
 
     /* Statistics, for corpus work */
@@ -108,7 +134,15 @@ void fz_dc_init(FzDC *f, uint32_t max_extents, uint32_t max_tags);
  * set up the engine with its regions.
  */
 void fz_dc_setup(FzDC *f, FzIn *in);
+/* The same from the three header bytes */
+void fz_dc_make(FzDC *f, uint8_t layout, uint8_t max_extents, uint8_t tags);
 void fz_dc_teardown(FzDC *f);
+
+/*
+ * Code that changes the engine behind the checked entry points' back
+ * calls this, then fz_check().
+ */
+void fz_state_changed(FzDC *f);
 
 /* Checked entry points: each returns what the engine returned. */
 bool fz_offer_add(FzDC *f, const CXLDCAddRequest *req);
@@ -122,6 +156,18 @@ CXLDCStatus fz_set_block_size(FzDC *f, uint8_t rid, uint64_t block_size);
 void fz_record_pop(FzDC *f);
 void fz_clear(FzDC *f);
 void fz_is_backed(FzDC *f, uint64_t dpa, uint64_t len);
+
+/*
+ * cxl_dc_load() checked: a refusal must change nothing (as for any
+ * failed call); after a load, the shadow is rebuilt from @snap alone
+ * and the engine checked against it.  Returns what the engine returned.
+ */
+bool fz_load(FzDC *f, const CXLDCSnapshot *snap);
+/*
+ * Do two engines hold the same state: everything but addresses and
+ * the shapes of their trees?
+ */
+bool fz_same_state(FzDC *a, FzDC *b);
 
 /* Every invariant, and the engine against the shadow. */
 void fz_check(FzDC *f);

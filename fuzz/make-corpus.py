@@ -311,6 +311,78 @@ seeds['sequence'] = {
 }
 
 
+# Load target (fuzz-dc-load.c): source header, destination byte, source
+# operations, destination operations, mutations, operations after
+def load_input(hdr, src_ops, dst=0x00, dst_extra=b'', dst_ops=b'',
+               mutations=(), after=b''):
+    return hdr + bytes([dst]) + dst_extra + \
+        struct.pack('<H', len(src_ops)) + src_ops + \
+        bytes([len(dst_ops)]) + dst_ops + \
+        bytes([len(mutations)]) + b''.join(mutations) + after
+
+
+# Arrays and fields of a snapshot (fuzz-dc-load.c)
+REGIONS, EXTENTS, GROUPS, RELEASES, RANGES, RECORDS = range(6)
+F_DPA, F_LEN, F_TAG, F_SEQ, F_KIND, F_GROUP = range(6)      # extents
+M_SET, M_STEP, M_BLOCKS, M_FLIP, M_ZERO, M_ONES, M_COPY, M_EDGE, \
+    M_DOUBLE, M_HALF, M_SMALL, M_POW2 = range(12)
+
+
+def field(array, index, fld, mode, arg=b''):
+    return bytes([array, index, fld, mode]) + arg
+
+
+def scalar(fld, mode, arg=b''):
+    """fld: 0 generation, 1 next group id, 2 next release id"""
+    return bytes([6, fld, mode]) + arg
+
+
+def shape(array, op, i=0, j=0):
+    """op: 0 delete, 1 duplicate, 2 swap, 3 insert a zeroed entry"""
+    return bytes([7 | (array << 3), op, i, j])
+
+
+# A busy source (layout 1): extents 0-1 accepted, 2 pending in group 0
+# with 3 staged by a response in parts, 4 pending in group 1; a release
+# request with sanitize; records left in the queue
+BUSY = offer([blk(0, 2), blk(4, 1)], tag=2) + accept(2) + \
+    offer([blk(8, 4)]) + accept(1, flags=1, trims=b'\x01') + \
+    offer([blk(1, 1)], target=1, tag=3) + fm_release(4, [blk(0, 1)])
+
+seeds['load'] = {
+    'busy': load_input(header(L1), BUSY, dst_ops=offer([blk(20, 1)]),
+                       after=accept(1, mask=0x01, trims=b'\x01') +
+                       accept(1) + answer_release() + page_walk(2)),
+    'into-itself': load_input(header(L1), BUSY, dst=0x10,
+                              after=accept() + release_accepted(0x03)),
+    'overlap': load_input(header(L1), BUSY, mutations=[
+        field(EXTENTS, 1, F_DPA, M_COPY, b'\x00')]),
+    'staged-other-group': load_input(header(L1), BUSY, mutations=[
+        field(EXTENTS, 3, F_GROUP, M_STEP, b'\x01')]),
+    'pending-on-accepted': load_input(header(L1), BUSY, mutations=[
+        field(EXTENTS, 2, F_DPA, M_EDGE, b'\x00')]),
+    'block-size': load_input(header(L1), offer([blk(0, 2)], target=1),
+                             mutations=[field(REGIONS, 0, 2, M_DOUBLE)],
+                             after=offer([blk(0, 1)]) + accept(1)),
+    'record-type': load_input(header(L1), BUSY, mutations=[
+        field(RECORDS, 0, 0, M_SMALL, b'\x09')]),
+    'other-layout': load_input(header(L1), BUSY, dst=0x82),
+    'small-device': load_input(header(L1), BUSY, dst=0x60,
+                               dst_extra=b'\x02\x02'),
+    'shapes': load_input(header(L1), BUSY, mutations=[
+        shape(GROUPS, 0, 1), shape(EXTENTS, 1, 0, 9), shape(RECORDS, 3),
+        shape(RANGES, 1)]),
+    'counts-ids': load_input(header(L1), BUSY, mutations=[
+        field(RELEASES, 0, 4, M_ONES), scalar(1, M_ZERO),
+        field(GROUPS, 1, 0, M_COPY, b'\x00')]),
+    'tags': load_input(header(L1, 0, 3), BUSY, mutations=[
+        field(EXTENTS, 0, F_TAG, 0, bytes(range(1, 17))),
+        field(EXTENTS, 4, F_TAG, 3, b'\x00')]),
+    'empty': load_input(header(L0), b'', dst_ops=offer([blk(3, 1)]) +
+                        accept(1), after=offer([blk(0, 1)]) + accept(1)),
+}
+
+
 def dict_u64(name, v):
     return name + '="' + ''.join('\\x%02x' % b for b in
                                  struct.pack('<Q', v & U64)) + '"'
@@ -396,6 +468,18 @@ def main():
         dict_bytes('tag', TAG),
         dict_bytes('chunk_ops', b'\x10\x80')])
     write_dict('sequence', [])
+    write_dict('load', [
+        dict_bytes('src_ops_len', b'\x40\x00'),
+        dict_bytes('mut_copy_dpa', field(EXTENTS, 1, F_DPA, M_COPY)),
+        dict_bytes('mut_group', field(EXTENTS, 2, F_GROUP, M_STEP, b'\x01')),
+        dict_bytes('mut_kind', field(EXTENTS, 0, F_KIND, M_SMALL, b'\x01')),
+        dict_bytes('mut_edge', field(EXTENTS, 0, F_DPA, M_EDGE, b'\x01')),
+        dict_bytes('mut_len_step', field(EXTENTS, 0, F_LEN, M_BLOCKS)),
+        dict_bytes('mut_dup_extent', shape(EXTENTS, 1)),
+        dict_bytes('mut_del_group', shape(GROUPS, 0)),
+        dict_bytes('mut_next_id', scalar(1, M_ZERO)),
+        dict_bytes('dst_itself', b'\x10'),
+        dict_bytes('dst_other_layout', b'\x82')])
 
 
 if __name__ == '__main__':

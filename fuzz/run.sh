@@ -8,7 +8,7 @@
 #   fuzz/run.sh TARGET SECONDS|-runs=N [libFuzzer options...]
 #
 # TARGET: add-response release get-extents region-layout fm-initiate
-# sequence.  Builds the target first when it is missing.  Scratch
+# sequence load.  Builds the target first when it is missing.  Scratch
 # directory: out/fuzz-dc/run/TARGET/ (corpus/, log, crash-* files).
 # Exit status: 0 when no input failed, 1 otherwise.
 
