@@ -9,7 +9,8 @@
 #
 # TARGET: add-response release get-extents region-layout fm-initiate
 # sequence load.  Builds the target first when it is missing.  Scratch
-# directory: out/fuzz-dc/run/TARGET/ (corpus/, log, crash-* files).
+# directory: out/fuzz-dc/run/TARGET/ (corpus/, log, crash-* files), or
+# out/fuzz-dc/run/TARGET.PID/ while another run of TARGET holds it.
 # Exit status: 0 when no input failed, 1 otherwise.
 
 set -uo pipefail
@@ -37,7 +38,14 @@ case $limit in
     *) budget=(-max_total_time="$limit") ;;
 esac
 
+# A second run of the same target (make check during a long run) gets a
+# scratch directory of its own instead of deleting the first one's.
 work="$out/run/$target"
+mkdir -p "$out/run"
+exec 9>"$work.lock"
+if ! flock -n 9; then
+    work="$out/run/$target.$$"
+fi
 rm -rf "$work"
 mkdir -p "$work/corpus"
 cp "$here/corpus/$target"/* "$work/corpus/"

@@ -1609,6 +1609,14 @@ static const char *const saved_kind_name[] = {
 };
 
 /* Check everything @snap claims against @dc's regions and limits. */
+static int saved_range_cmp(const void *a, const void *b)
+{
+    const CXLDCSavedRange *x = *(const CXLDCSavedRange **)a;
+    const CXLDCSavedRange *y = *(const CXLDCSavedRange **)b;
+
+    return x->dpa < y->dpa ? -1 : x->dpa > y->dpa;
+}
+
 /*
  * Whether [@dpa, @last] meets an accepted extent among the @n sorted,
  * disjoint extents of @order
@@ -1882,6 +1890,25 @@ static bool load_check(CXLDCState *dc, const CXLDCSnapshot *snap,
         error_setg(errp, "the stream has %u release ranges, its requests"
                    " name %u", snap->nr_ranges, ranges);
         return false;
+    }
+    /* Outstanding requests never ask for the same capacity twice */
+    {
+        g_autofree const CXLDCSavedRange **by_dpa =
+            g_new(const CXLDCSavedRange *, MAX(snap->nr_ranges, 1));
+
+        for (i = 0; i < snap->nr_ranges; i++) {
+            by_dpa[i] = &snap->ranges[i];
+        }
+        qsort(by_dpa, snap->nr_ranges, sizeof(*by_dpa), saved_range_cmp);
+        for (i = 1; i < snap->nr_ranges; i++) {
+            if (by_dpa[i]->dpa <= by_dpa[i - 1]->dpa + by_dpa[i - 1]->len - 1) {
+                error_setg(errp, "release range %td: dpa 0x%" PRIx64
+                           " overlaps release range %td", by_dpa[i] -
+                           snap->ranges, by_dpa[i]->dpa,
+                           by_dpa[i - 1] - snap->ranges);
+                return false;
+            }
+        }
     }
     for (i = 0; i < snap->nr_records; i++) {
         const CXLDCSavedRecord *r = &snap->records[i];

@@ -1060,6 +1060,18 @@ static void corrupt_release_dead(CXLDCSnapshot *snap)
     snap->ranges[0].dpa = 30 * BS;
 }
 
+static void corrupt_release_twice(CXLDCSnapshot *snap)
+{
+    snap->releases = g_renew(CXLDCSavedRelease, snap->releases,
+                             snap->nr_releases + 1);
+    snap->releases[snap->nr_releases] = snap->releases[0];
+    snap->releases[snap->nr_releases].id = snap->next_release_id++;
+    snap->nr_releases++;
+    snap->ranges = g_renew(CXLDCSavedRange, snap->ranges,
+                           snap->nr_ranges + 1);
+    snap->ranges[snap->nr_ranges++] = snap->ranges[0];
+}
+
 static void corrupt_pending_on_accepted(CXLDCSnapshot *snap)
 {
     guint i;
@@ -1121,6 +1133,7 @@ static const struct {
     { corrupt_empty_group, "pending group 2 offers no extent" },
     { corrupt_offer_order, "is not above the extent before it in group 0" },
     { corrupt_release_dead, "release request 0 asks for no accepted" },
+    { corrupt_release_twice, "overlaps release range 0" },
     { corrupt_pending_on_accepted, "pending extent 2: dpa 0x0 overlaps"
                                    " accepted extent 0" },
     { corrupt_too_many, "the stream holds 80 extents" },
