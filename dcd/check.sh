@@ -15,7 +15,8 @@
 #                           drivers, the host agent, data through the
 #                           fixed memory window
 #   sanitizers              unit tests and qtests on an ASan+UBSan build
-#   fuzz                    the engine's fuzz targets, 10 s each
+#   fuzz                    the engine's fuzz targets, 10 s each, and the
+#                           long-run script (fuzz/long.sh) briefly
 #
 # CHECK_ONLY=unit,qtest,run,guest,sanitizers,fuzz,checkpatch,series limits
 # the groups run.
@@ -147,6 +148,16 @@ if want fuzz; then
                 tail -5 "$LOGDIR/fuzz-$t.log" | sed 's/^/    /'
             fi
         done
+        # The documented long run, briefly, in a directory of its own
+        if FUZZ_OUT="$OUT/check/fuzz-long" "$TOP/fuzz/long.sh" -runs=2000 \
+                > "$LOGDIR/fuzz-long.log" 2>&1 &&
+           [ "$(grep -c ': 2000 executions in .*: OK' \
+                "$LOGDIR/fuzz-long.log")" = 7 ]; then
+            result pass "fuzz: fuzz/long.sh -runs=2000: 7 targets, no finding"
+        else
+            result fail "fuzz: fuzz/long.sh (see ${LOGDIR#$TOP/}/fuzz-long.log)"
+            tail -5 "$LOGDIR/fuzz-long.log" | sed 's/^/    /'
+        fi
     else
         result fail "fuzz: build (see ${LOGDIR#$TOP/}/fuzz-build.log)"
     fi
