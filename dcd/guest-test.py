@@ -253,6 +253,17 @@ def main():
     st, out = m.shell("dcd-agent stop; sleep 1; ls /sys/bus/cxl/devices/")
     tap.check("dcd-agent stop gives the device back to cxl_pci (mem0)",
               st == 0 and "mem0" in out, out)
+    # read/write above committed decoder 0 of the endpoint; cxl_pci must
+    # find the endpoint's decoders as the kernel left them, not committed
+    st, out = m.shell("for d in /sys/bus/cxl/devices/endpoint*/decoder*;"
+                      " do echo $d $(cat $d/size) $(cat $d/mode); done;"
+                      " dmesg | grep -c 'failed to find decoder mapping'")
+    sizes = re.findall(r"/decoder\S+ (0x[0-9a-f]+) (\S+)", out)
+    tap.check("after dcd-agent stop the kernel finds no endpoint decoder"
+              " committed (the agent uncommitted the one it used)",
+              st is not None and len(sizes) >= 1 and
+              all(int(sz, 16) == 0 and mode == "none" for sz, mode in sizes)
+              and out.strip().endswith("0"), out)
     rc = m.quit()
     tap.check("QEMU quits cleanly", rc == 0, "exit status %s" % rc)
     return tap.finish()

@@ -641,7 +641,8 @@ static void usage(FILE *f)
 "  read DPA    read 8 bytes at DPA through the CXL fixed memory window\n"
 "  write DPA VALUE\n"
 "              write 8 bytes there (both commit the device's HDM decoder 0\n"
-"              over the first CXL window and use /dev/mem)\n"
+"              over the first CXL window and use /dev/mem; stop and bind\n"
+"              uncommit it before cxl_pci takes the device back)\n"
 "  help        this text\n"
 "\n"
 "Policies: accept-all (default) accepts every offered extent; accept-first\n"
@@ -748,6 +749,9 @@ static bool bind_cxl_pci(Dcd *d)
     }
     if (drv[0]) {
         dcd_err("driver %s owns %s; not binding cxl_pci", drv, d->bdf);
+        return false;
+    }
+    if (!dcd_mem_release(d)) {
         return false;
     }
     return dcd_sysfs_write(DCD_CXL_PCI_DRIVER "/bind", d->bdf);

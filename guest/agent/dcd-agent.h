@@ -294,5 +294,6 @@ static inline void mmio_write64(volatile uint8_t *base, size_t off,
 
 /* mem.c */
 int dcd_mem_access(Dcd *d, uint64_t dpa, bool write, uint64_t val);
+bool dcd_mem_release(Dcd *d);
 
 #endif /* DCD_AGENT_H */

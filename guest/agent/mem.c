@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -136,12 +137,44 @@ static volatile uint8_t *find_hdm(Dcd *d)
     return NULL;
 }
 
+/*
+ * A file in DCD_RUN_DIR says that the agent committed decoder 0 of a
+ * device, so that giving the device back to cxl_pci uncommits it: the
+ * kernel would otherwise find a committed decoder that no region of its
+ * own explains.  A decoder that was committed before is left alone.
+ */
+static void marker_path(const Dcd *d, char *buf, size_t size)
+{
+    snprintf(buf, size, DCD_RUN_DIR "/decoder0-%s", d->bdf);
+}
+
+static bool wait_committed(volatile uint8_t *hdm, bool committed,
+                           uint32_t *ctrl)
+{
+    int i;
+
+    for (i = 0; i < 1000; i++) {
+        *ctrl = mmio_read32(hdm, CXL_HDM_CTRL);
+        if (committed ? *ctrl & (CXL_HDM_CTRL_COMMITTED | CXL_HDM_CTRL_ERR)
+                      : !(*ctrl & CXL_HDM_CTRL_COMMITTED)) {
+            break;
+        }
+        usleep(1000);
+    }
+    if (committed) {
+        return (*ctrl & (CXL_HDM_CTRL_COMMITTED | CXL_HDM_CTRL_ERR)) ==
+               CXL_HDM_CTRL_COMMITTED;
+    }
+    return !(*ctrl & CXL_HDM_CTRL_COMMITTED);
+}
+
 static bool commit_decoder(Dcd *d, volatile uint8_t *hdm, uint64_t base,
                            uint64_t size)
 {
     uint16_t dvsec = dcd_find_dvsec(d, CXL_DVSEC_DEVICE);
+    char marker[sizeof(d->bdf) + sizeof(DCD_RUN_DIR) + 16];
     uint32_t ctrl = 0;
-    int i;
+    int fd;
 
     if (dvsec) {
         uint16_t v = d->cfg[dvsec + CXL_DVSEC_CTRL] |
@@ -153,6 +186,15 @@ static bool commit_decoder(Dcd *d, volatile uint8_t *hdm, uint64_t base,
             return false;
         }
     }
+    marker_path(d, marker, sizeof(marker));
+    mkdir(DCD_RUN_DIR, 0755);
+    fd = open(marker, O_WRONLY | O_CREAT, 0644);
+    if (fd < 0) {
+        dcd_err("cannot create %s: %s; not committing HDM decoder 0", marker,
+                strerror(errno));
+        return false;
+    }
+    close(fd);
     mmio_write32(hdm, CXL_HDM_GLOBAL_CTRL,
                  mmio_read32(hdm, CXL_HDM_GLOBAL_CTRL) | CXL_HDM_ENABLE);
     mmio_write32(hdm, CXL_HDM_BASE_LO, (uint32_t)base);
@@ -164,21 +206,48 @@ static bool commit_decoder(Dcd *d, volatile uint8_t *hdm, uint64_t base,
     /* 256 byte granularity, 1 way: IG and IW are 0 */
     mmio_write32(hdm, CXL_HDM_CTRL, CXL_HDM_CTRL_HOST_ONLY |
                  CXL_HDM_CTRL_COMMIT);
-    for (i = 0; i < 1000; i++) {
-        ctrl = mmio_read32(hdm, CXL_HDM_CTRL);
-        if (ctrl & (CXL_HDM_CTRL_COMMITTED | CXL_HDM_CTRL_ERR)) {
-            break;
-        }
-        usleep(1000);
-    }
-    if ((ctrl & (CXL_HDM_CTRL_COMMITTED | CXL_HDM_CTRL_ERR)) !=
-        CXL_HDM_CTRL_COMMITTED) {
+    if (!wait_committed(hdm, true, &ctrl)) {
         dcd_err("%s: HDM decoder 0 did not commit (control 0x%08x)", d->bdf,
                 ctrl);
+        mmio_write32(hdm, CXL_HDM_CTRL, 0);
+        unlink(marker);
         return false;
     }
     dcd_log("HDM decoder 0 of %s committed: HPA 0x%" PRIx64 " size 0x%"
             PRIx64 " to DPA 0", d->bdf, base, size);
+    return true;
+}
+
+/*
+ * Before cxl_pci takes @d back: uncommit HDM decoder 0 if the agent
+ * committed it.
+ */
+bool dcd_mem_release(Dcd *d)
+{
+    char marker[sizeof(d->bdf) + sizeof(DCD_RUN_DIR) + 16];
+    volatile uint8_t *hdm;
+    uint32_t ctrl = 0;
+
+    marker_path(d, marker, sizeof(marker));
+    if (access(marker, F_OK) < 0) {
+        return true;
+    }
+    if (!d->dev_regs && !dcd_open(d)) {
+        return false;
+    }
+    hdm = find_hdm(d);
+    if (!hdm) {
+        return false;
+    }
+    mmio_write32(hdm, CXL_HDM_CTRL,
+                 mmio_read32(hdm, CXL_HDM_CTRL) & ~CXL_HDM_CTRL_COMMIT);
+    if (!wait_committed(hdm, false, &ctrl)) {
+        dcd_err("%s: HDM decoder 0 did not uncommit (control 0x%08x)",
+                d->bdf, ctrl);
+        return false;
+    }
+    unlink(marker);
+    dcd_log("HDM decoder 0 of %s uncommitted", d->bdf);
     return true;
 }
 
