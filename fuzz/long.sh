@@ -78,15 +78,16 @@ for t in "${targets[@]}"; do
 done
 wait
 
+failed=0
 for t in "${targets[@]}"; do
     if [ "$(tail -n1 "$reports/$t")" = "exit 0" ]; then
         grep -m1 "^$t: " "$reports/$t"
     else
+        failed=1
         grep -v '^exit ' "$reports/$t"
         echo "$t: replay a crash file for the full report:" \
              "$FUZZ_OUT/fuzz-dc-$t CRASH-FILE"
     fi
-done | tee "$FUZZ_OUT/summary"
-for t in "${targets[@]}"; do
-    [ "$(tail -n1 "$reports/$t")" = "exit 0" ] || exit 1
-done
+done >"$FUZZ_OUT/summary"
+cat "$FUZZ_OUT/summary"
+exit "$failed"
