@@ -15,8 +15,9 @@
 #                           drivers, the host agent, data through the
 #                           fixed memory window
 #   sanitizers              unit tests and qtests on an ASan+UBSan build
-#   fuzz                    the engine's fuzz targets, 10 s each, and the
-#                           long-run script (fuzz/long.sh) briefly
+#   fuzz                    the engine's fuzz targets, 10 s each, the
+#                           long-run script (fuzz/long.sh) briefly, and
+#                           QEMU's generic fuzzer on the whole device
 #
 # CHECK_ONLY=unit,qtest,run,guest,sanitizers,fuzz,checkpatch,series limits
 # the groups run.
@@ -160,6 +161,22 @@ if want fuzz; then
         fi
     else
         result fail "fuzz: build (see ${LOGDIR#$TOP/}/fuzz-build.log)"
+    fi
+    # The whole device through its MMIO registers: QEMU's own fuzzer,
+    # built with clang from qemu/ (out/fuzz-qemu/build)
+    if "$TOP/fuzz/build-device.sh" > "$LOGDIR/fuzz-device-build.log" 2>&1
+    then
+        result pass "fuzz: build qemu-fuzz-x86_64 (generic-fuzz-cxl-dcd)"
+        if "$TOP/fuzz/run.sh" device "${FUZZ_SECONDS:-10}" \
+                > "$LOGDIR/fuzz-device.log" 2>&1; then
+            result pass "fuzz: $(grep -m1 "^device: " "$LOGDIR/fuzz-device.log")"
+        else
+            result fail "fuzz: device (see ${LOGDIR#$TOP/}/fuzz-device.log)"
+            tail -5 "$LOGDIR/fuzz-device.log" | sed 's/^/    /'
+        fi
+    else
+        result fail "fuzz: build qemu-fuzz-x86_64" \
+            "(see ${LOGDIR#$TOP/}/fuzz-device-build.log)"
     fi
 fi
 

@@ -9,7 +9,6 @@
 #   fuzz/make-corpus.py
 
 import os
-import shutil
 import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -440,11 +439,103 @@ def write_dict(target, extra):
         f.write('\n'.join(lines) + '\n')
 
 
+# The device target: QEMU's generic fuzzer on the cxl-dcd configuration
+# of tests/qtest/fuzz/generic_fuzz_configs.h.  An input is a list of
+# operations separated by "FUZZ": an opcode byte (modulo the number of
+# operations), then its operands; a write is u8 size (0 byte .. 3 quad),
+# u8 range, 2 bytes of padding, u32 offset, u64 value.  The range is an
+# index into the device's MMIO ranges in address order, modulo their
+# number: 8, the mailbox's is 4 (the one on which an Identify command
+# reaches the most code; fuzz/run.sh device -runs=0 prints the ranges).
+SEP = b'FUZZ'
+OP_WRITE, OP_CLOCK_STEP = 3, 9
+MBOX = 4
+MBOX_CTRL, MBOX_CMD, MBOX_PAYLOAD = 0x04, 0x08, 0x20
+CEL_UUID = bytes.fromhex('0da9c0b5bf414b788f7996b1623b3f17')
+
+
+def mmio_write(size, index, offset, value):
+    return bytes([OP_WRITE]) + struct.pack('<BBxxIQ', size, index, offset,
+                                           value)
+
+
+def mbox_cmd(opcode, payload=b''):
+    """One mailbox command: payload, command register, doorbell"""
+    padded = payload + b'\0' * (-len(payload) % 8)
+    w = [mmio_write(3, MBOX, MBOX_PAYLOAD + i,
+                    struct.unpack_from('<Q', padded, i)[0])
+         for i in range(0, len(padded), 8)]
+    w.append(mmio_write(3, MBOX, MBOX_CMD, opcode | len(payload) << 16))
+    w.append(mmio_write(2, MBOX, MBOX_CTRL, 1))
+    return SEP.join(w)
+
+
+def dev_input(*cmds):
+    return SEP.join(cmds)
+
+
+def dc_extents(extents, flags=0, count=None):
+    """Add DC Response / Release DC payload (CXL r3.1 Table 8-169)"""
+    n = len(extents) if count is None else count
+    return struct.pack('<IB3x', n, flags) + b''.join(
+        struct.pack('<QQ8x', dpa, length) for dpa, length in extents)
+
+
+seeds['device'] = {
+    'identify': dev_input(mbox_cmd(0x4000)),
+    'dc-config': dev_input(mbox_cmd(0x4800, bytes([8, 0])),
+                           mbox_cmd(0x4800, bytes([1, 1]))),
+    'extent-list': dev_input(mbox_cmd(0x4801, struct.pack('<II', 8, 0))),
+    # Upstream dereferenced NULL on this: a response with nothing pending
+    'add-response-nothing-pending': dev_input(
+        mbox_cmd(0x4802, dc_extents([])),
+        mbox_cmd(0x4802, dc_extents([(0, 2 * MiB)]))),
+    'add-response-count-beyond-payload': dev_input(
+        mbox_cmd(0x4802, dc_extents([(0, 2 * MiB)], count=0xffffffff))),
+    'release-never-accepted': dev_input(
+        mbox_cmd(0x4803, dc_extents([(0, 2 * MiB)])),
+        mbox_cmd(0x4803, dc_extents([(U64 + 1 - 2 * MiB, 4 * MiB)]))),
+    'events': dev_input(
+        mbox_cmd(0x0103, bytes([0, 0, 0, 0, 1])),
+        mbox_cmd(0x0102),
+        mbox_cmd(0x0100, bytes([4])),
+        mbox_cmd(0x0101, struct.pack('<BBB3xH', 4, 0, 1, 1))),
+    'logs': dev_input(mbox_cmd(0x0400),
+                      mbox_cmd(0x0401, CEL_UUID + struct.pack('<II', 0,
+                                                              0x400))),
+    'sanitize': dev_input(mbox_cmd(0x4400),
+                          *[bytes([OP_CLOCK_STEP])] * 4,
+                          mbox_cmd(0x4000)),
+}
+
+
+def write_device_dict():
+    lines = ['# libFuzzer dictionary of the device target, written by'
+             ' make-corpus.py',
+             dict_bytes('separator', SEP),
+             dict_bytes('doorbell', mmio_write(2, MBOX, MBOX_CTRL, 1)),
+             dict_bytes('clock_step', bytes([OP_CLOCK_STEP]))]
+    for name, op in [('identify', 0x4000), ('get_events', 0x0100),
+                     ('clear_events', 0x0101), ('get_policy', 0x0102),
+                     ('set_policy', 0x0103), ('get_log', 0x0401),
+                     ('sanitize', 0x4400), ('dc_config', 0x4800),
+                     ('extent_list', 0x4801), ('add_response', 0x4802),
+                     ('release', 0x4803)]:
+        lines.append(dict_bytes('cmd_' + name, struct.pack('<H', op)))
+    lines += [dict_u64('u64_' + n, v) for n, v in COMMON_U64]
+    lines += [dict_u32('u32_' + n, v) for n, v in COMMON_U32]
+    with open(os.path.join(HERE, 'device.dict'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
 def main():
     for target, inputs in seeds.items():
         d = os.path.join(HERE, 'corpus', target)
-        shutil.rmtree(d, ignore_errors=True)
-        os.makedirs(d)
+        os.makedirs(d, exist_ok=True)
+        # Seeds are NN-name; inputs kept from fuzzing (finding-*) stay
+        for old in os.listdir(d):
+            if old[:2].isdigit() and old[2:3] == '-':
+                os.remove(os.path.join(d, old))
         for i, (name, data) in enumerate(inputs.items()):
             with open(os.path.join(d, '%02d-%s' % (i, name)), 'wb') as f:
                 f.write(data)
@@ -468,6 +559,7 @@ def main():
         dict_bytes('tag', TAG),
         dict_bytes('chunk_ops', b'\x10\x80')])
     write_dict('sequence', [])
+    write_device_dict()
     write_dict('load', [
         dict_bytes('src_ops_len', b'\x40\x00'),
         dict_bytes('mut_copy_dpa', field(EXTENTS, 1, F_DPA, M_COPY)),

@@ -8,7 +8,10 @@
 #   fuzz/run.sh TARGET SECONDS|-runs=N [libFuzzer options...]
 #
 # TARGET: add-response release get-extents region-layout fm-initiate
-# sequence load.  Builds the target first when it is missing.  Scratch
+# sequence load, or device: QEMU's generic fuzzer on a whole cxl-type3
+# device with dynamic capacity (fuzz/build-device.sh), every input run
+# on a machine reset to its initial state.  Builds the target first when
+# it is missing.  Scratch
 # directory: out/fuzz-dc/run/TARGET/ (corpus/, log, crash-* files), or
 # out/fuzz-dc/run/TARGET.PID/ while another run of TARGET holds it.
 # Exit status: 0 when no input failed, 1 otherwise.
@@ -25,12 +28,20 @@ if [ $# -lt 2 ]; then
 fi
 target=$1 limit=$2
 shift 2
-bin="$out/fuzz-dc-$target"
 if [ ! -d "$here/corpus/$target" ]; then
     echo "run.sh: no target $target" >&2
     exit 2
 fi
-[ -x "$bin" ] || "$here/build.sh" "$target" || exit 2
+if [ "$target" = device ]; then
+    bin=${FUZZ_QEMU_BUILD:-$top/out/fuzz-qemu/build}/qemu-fuzz-x86_64
+    [ -x "$bin" ] || "$here/build-device.sh" >/dev/null || exit 2
+    # QEMU's fuzzer takes its target as the first argument
+    first=(--fuzz-target=generic-fuzz-cxl-dcd)
+else
+    first=()
+    bin="$out/fuzz-dc-$target"
+    [ -x "$bin" ] || "$here/build.sh" "$target" || exit 2
+fi
 
 case $limit in
     -runs=*) budget=("$limit") ;;
@@ -51,7 +62,7 @@ mkdir -p "$work/corpus"
 cp "$here/corpus/$target"/* "$work/corpus/"
 
 start=$(date +%s)
-"$bin" "${budget[@]}" -dict="$here/$target.dict" -max_len=4096 \
+"$bin" "${first[@]}" "${budget[@]}" -dict="$here/$target.dict" -max_len=4096 \
     -print_final_stats=1 -artifact_prefix="$work/" "$@" "$work/corpus" \
     >"$work/log" 2>&1
 rc=$?

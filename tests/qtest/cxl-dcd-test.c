@@ -1689,6 +1689,53 @@ static void test_mbox_background_bit(void)
     dcd_quit(d);
 }
 
+/*
+ * What a guest can do to the mailbox registers beyond the commands:
+ * byte and word writes to the registers are ignored (they aborted
+ * QEMU), and a command whose length field exceeds the payload
+ * registers is refused with Invalid Payload Length (the device read
+ * its input from up to 1 MiB past them).
+ */
+static void test_mbox_register_abuse(void)
+{
+    Dcd *d = dcd_boot();
+    uint64_t regs = d->mbox.regs;
+    uint64_t lens[] = { d->mbox.payload_max + 1, 0xfffff };
+    uint8_t no_extents[8] = {};
+    DcdIdentifyOut id;
+    unsigned i, off;
+
+    qtest_writeq(d->qts, regs + CXL_MBOX_CMD, CXL_OP_IDENTIFY_MEMDEV);
+    for (off = 0; off < CXL_MBOX_PAYLOAD; off++) {
+        qtest_writeb(d->qts, regs + off, 0xff);
+        if (!(off & 1)) {
+            qtest_writew(d->qts, regs + off, 0xffff);
+        }
+    }
+    g_assert_cmphex(qtest_readl(d->qts, regs + CXL_MBOX_CTRL) &
+                    CXL_MBOX_CTRL_DOORBELL, ==, 0);
+    g_assert_cmphex(qtest_readq(d->qts, regs + CXL_MBOX_CMD), ==,
+                    CXL_OP_IDENTIFY_MEMDEV);
+    g_assert_cmphex(dcd_identify(d, &id), ==, CXL_RC_SUCCESS);
+
+    for (i = 0; i < ARRAY_SIZE(lens); i++) {
+        qtest_memwrite(d->qts, regs + CXL_MBOX_PAYLOAD, no_extents,
+                       sizeof(no_extents));
+        qtest_writeq(d->qts, regs + CXL_MBOX_CMD,
+                     CXL_OP_ADD_DC_RESPONSE |
+                     lens[i] << CXL_MBOX_CMD_LEN_SHIFT);
+        qtest_writel(d->qts, regs + CXL_MBOX_CTRL, CXL_MBOX_CTRL_DOORBELL);
+        g_assert_cmphex(CXL_MBOX_STATUS_RC(qtest_readq(d->qts, regs +
+                                                       CXL_MBOX_STATUS)),
+                        ==, CXL_RC_INVALID_PL_LEN);
+        g_assert_cmpuint(CXL_MBOX_CMD_LEN(qtest_readq(d->qts, regs +
+                                                      CXL_MBOX_CMD)),
+                         ==, 0);
+    }
+    g_assert_cmphex(dcd_identify(d, &id), ==, CXL_RC_SUCCESS);
+    dcd_quit(d);
+}
+
 static void test_mbox_errors(void)
 {
     Dcd *d = dcd_boot();
@@ -4284,6 +4331,54 @@ static void test_reset_bus(void)
     dcd_quit(d);
 }
 
+/*
+ * A conventional reset aborts a background command in flight.  The
+ * sanitize's timer used to outlive the reset of its CCI and complete
+ * later: it reported a command the host had not sent since and
+ * discarded the event records logged after the reset, an offer of
+ * dynamic capacity among them.
+ */
+static void test_reset_background(void)
+{
+    Dcd *d = dcd_boot();
+    g_autoptr(GArray) records = g_array_new(false, true,
+                                            sizeof(DcdEventRaw));
+    g_autoptr(GArray) events = NULL;
+    QPCIDevice *rp;
+    uint16_t ctl;
+    uint8_t flags;
+
+    g_assert_cmphex(dcd_mbox(d, CXL_OP_SANITIZE, NULL, 0, NULL, NULL), ==,
+                    CXL_RC_BG_STARTED);
+    rp = dcd_root_port(d);
+    ctl = qpci_config_readw(rp, PCI_BRIDGE_CONTROL);
+    qpci_config_writew(rp, PCI_BRIDGE_CONTROL, ctl | PCI_BRIDGE_CTL_BUS_RESET);
+    qpci_config_writew(rp, PCI_BRIDGE_CONTROL, ctl);
+    dcd_reprobe_device(d);
+    g_assert_cmphex(qtest_readq(d->qts, d->mbox.regs + CXL_MBOX_STATUS) &
+                    CXL_MBOX_STATUS_BG_OP, ==, 0);
+    g_assert_cmphex(qtest_readq(d->qts, d->mbox.regs + CXL_MBOX_BG_STATUS),
+                    ==, 0);
+
+    /* An offer, then more than the virtual time the sanitize needed */
+    assert_ok(dcd_add(d->qts, 0, "[{'offset': 0, 'len': 2097152}]"));
+    qtest_clock_step(d->qts, 30 * 1000 * 1000 * 1000LL);
+    g_assert_cmphex(qtest_readq(d->qts, d->mbox.regs + CXL_MBOX_BG_STATUS),
+                    ==, 0);
+    g_assert_cmphex(dcd_get_events(d, CXL_EVENT_LOG_DC, records, &flags), ==,
+                    CXL_RC_SUCCESS);
+    g_assert_cmpuint(records->len, ==, 1);
+
+    /* The host answers it as if nothing had happened before */
+    events = dcd_drain_dc_events(d);
+    g_assert_cmpuint(events->len, ==, 1);
+    g_assert_cmphex(dcd_add_response(d, &g_array_index(events, DcdEvent,
+                                                       0).extent, 1),
+                    ==, CXL_RC_SUCCESS);
+    assert_extent_list(d, (DcdExtent[]) { { .dpa = 0, .len = 2097152 } }, 1);
+    dcd_quit(d);
+}
+
 #define CXL_DVSEC_CAP           0x0a
 #define CXL_DVSEC_CAP_RESET     BIT(7)
 #define CXL_DVSEC_CTRL2         0x10
@@ -4493,6 +4588,7 @@ int main(int argc, char **argv)
     qtest_add_func("/cxl/dcd/qmp/bad-path", test_bad_path);
     qtest_add_func("/cxl/dcd/mbox/identify", test_mbox_identify);
     qtest_add_func("/cxl/dcd/mbox/errors", test_mbox_errors);
+    qtest_add_func("/cxl/dcd/mbox/register-abuse", test_mbox_register_abuse);
     qtest_add_func("/cxl/dcd/mbox/background-bit", test_mbox_background_bit);
     qtest_add_func("/cxl/dcd/mbox/get-dc-config", test_mbox_get_dc_config);
     qtest_add_func("/cxl/dcd/add/accept-all", test_add_accept_all);
@@ -4532,6 +4628,7 @@ int main(int argc, char **argv)
     qtest_add_func("/cxl/dcd/reset/machine", test_reset_machine);
     qtest_add_func("/cxl/dcd/reset/bus", test_reset_bus);
     qtest_add_func("/cxl/dcd/reset/cxl-reset", test_reset_cxl);
+    qtest_add_func("/cxl/dcd/reset/background", test_reset_background);
     qtest_add_func("/cxl/dcd/fm/tunnel-length", test_fm_tunnel_length);
     qtest_add_func("/cxl/dcd/fm/set-region-config-bad-index",
                    test_fm_set_region_config_bad_index);
