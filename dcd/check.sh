@@ -134,21 +134,29 @@ if want sanitizers; then
     fi
 fi
 
-# The DC engine's libFuzzer targets, each for a short bounded time over
-# its seed corpus (fuzz/run.sh; longer runs are a documented command).
+# Run each fuzz target named for a short bounded time over its seed
+# corpus (fuzz/run.sh; longer runs are a documented command).
+fuzz_briefly()
+{
+    local t
+
+    for t in "$@"; do
+        if "$TOP/fuzz/run.sh" "$t" "${FUZZ_SECONDS:-10}" \
+                > "$LOGDIR/fuzz-$t.log" 2>&1; then
+            result pass "fuzz: $(grep -m1 "^$t: " "$LOGDIR/fuzz-$t.log")"
+        else
+            result fail "fuzz: $t (see ${LOGDIR#$TOP/}/fuzz-$t.log)"
+            tail -5 "$LOGDIR/fuzz-$t.log" | sed 's/^/    /'
+        fi
+    done
+}
+
+# The DC engine's libFuzzer targets, then the whole device's
 if want fuzz; then
     if "$TOP/fuzz/build.sh" > "$LOGDIR/fuzz-build.log" 2>&1; then
         result pass "fuzz: build the engine's libFuzzer targets"
-        for t in add-response release get-extents region-layout \
-                 fm-initiate sequence load; do
-            if "$TOP/fuzz/run.sh" "$t" "${FUZZ_SECONDS:-10}" \
-                    > "$LOGDIR/fuzz-$t.log" 2>&1; then
-                result pass "fuzz: $(grep -m1 "^$t: " "$LOGDIR/fuzz-$t.log")"
-            else
-                result fail "fuzz: $t (see ${LOGDIR#$TOP/}/fuzz-$t.log)"
-                tail -5 "$LOGDIR/fuzz-$t.log" | sed 's/^/    /'
-            fi
-        done
+        fuzz_briefly add-response release get-extents region-layout \
+                     fm-initiate sequence load
         # The documented long run, briefly, in a directory of its own
         if FUZZ_OUT="$OUT/check/fuzz-long" "$TOP/fuzz/long.sh" -runs=2000 \
                 > "$LOGDIR/fuzz-long.log" 2>&1 &&
@@ -162,18 +170,12 @@ if want fuzz; then
     else
         result fail "fuzz: build (see ${LOGDIR#$TOP/}/fuzz-build.log)"
     fi
-    # The whole device through its MMIO registers: QEMU's own fuzzer,
-    # built with clang from qemu/ (out/fuzz-qemu/build)
+    # The whole device, in QEMU's own fuzzer built with clang from
+    # qemu/ (out/fuzz-qemu/build)
     if "$TOP/fuzz/build-device.sh" > "$LOGDIR/fuzz-device-build.log" 2>&1
     then
-        result pass "fuzz: build qemu-fuzz-x86_64 (generic-fuzz-cxl-dcd)"
-        if "$TOP/fuzz/run.sh" device "${FUZZ_SECONDS:-10}" \
-                > "$LOGDIR/fuzz-device.log" 2>&1; then
-            result pass "fuzz: $(grep -m1 "^device: " "$LOGDIR/fuzz-device.log")"
-        else
-            result fail "fuzz: device (see ${LOGDIR#$TOP/}/fuzz-device.log)"
-            tail -5 "$LOGDIR/fuzz-device.log" | sed 's/^/    /'
-        fi
+        result pass "fuzz: build qemu-fuzz-x86_64"
+        fuzz_briefly device generic
     else
         result fail "fuzz: build qemu-fuzz-x86_64" \
             "(see ${LOGDIR#$TOP/}/fuzz-device-build.log)"

@@ -3,9 +3,10 @@
 #
 # Build QEMU's own libFuzzer binary, qemu-fuzz-x86_64, from the work tree
 # (qemu/: the base with the series) with clang, ASan and UBSan, for the
-# device target: the generic fuzzer on the cxl-dcd configuration of
-# tests/qtest/fuzz/generic_fuzz_configs.h, which reaches every mailbox
-# command of a cxl-type3 device with dynamic capacity through MMIO.
+# targets of a whole cxl-type3 device with dynamic capacity: cxl-dcd
+# (tests/qtest/fuzz/cxl_dcd_fuzz.c: QMP requests and mailbox commands)
+# and generic-fuzz-cxl-dcd (the generic fuzzer on the device's MMIO and
+# configuration space, tests/qtest/fuzz/generic_fuzz_configs.h).
 # Output: out/fuzz-qemu/build/ (FUZZ_QEMU_BUILD= to move it); configured
 # once, then rebuilt incrementally like build/.
 #

@@ -439,14 +439,14 @@ def write_dict(target, extra):
         f.write('\n'.join(lines) + '\n')
 
 
-# The device target: QEMU's generic fuzzer on the cxl-dcd configuration
+# The generic target: QEMU's generic fuzzer on the cxl-dcd configuration
 # of tests/qtest/fuzz/generic_fuzz_configs.h.  An input is a list of
 # operations separated by "FUZZ": an opcode byte (modulo the number of
 # operations), then its operands; a write is u8 size (0 byte .. 3 quad),
 # u8 range, 2 bytes of padding, u32 offset, u64 value.  The range is an
 # index into the device's MMIO ranges in address order, modulo their
 # number: 8, the mailbox's is 4 (the one on which an Identify command
-# reaches the most code; fuzz/run.sh device -runs=0 prints the ranges).
+# reaches the most code; fuzz/run.sh generic -runs=0 prints the ranges).
 SEP = b'FUZZ'
 OP_WRITE, OP_CLOCK_STEP = 3, 9
 MBOX = 4
@@ -481,7 +481,7 @@ def dc_extents(extents, flags=0, count=None):
         struct.pack('<QQ8x', dpa, length) for dpa, length in extents)
 
 
-seeds['device'] = {
+seeds['generic'] = {
     'identify': dev_input(mbox_cmd(0x4000)),
     'dc-config': dev_input(mbox_cmd(0x4800, bytes([8, 0])),
                            mbox_cmd(0x4800, bytes([1, 1]))),
@@ -509,8 +509,8 @@ seeds['device'] = {
 }
 
 
-def write_device_dict():
-    lines = ['# libFuzzer dictionary of the device target, written by'
+def write_generic_dict():
+    lines = ['# libFuzzer dictionary of the generic target, written by'
              ' make-corpus.py',
              dict_bytes('separator', SEP),
              dict_bytes('doorbell', mmio_write(2, MBOX, MBOX_CTRL, 1)),
@@ -522,6 +522,93 @@ def write_device_dict():
                      ('extent_list', 0x4801), ('add_response', 0x4802),
                      ('release', 0x4803)]:
         lines.append(dict_bytes('cmd_' + name, struct.pack('<H', op)))
+    lines += [dict_u64('u64_' + n, v) for n, v in COMMON_U64]
+    lines += [dict_u32('u32_' + n, v) for n, v in COMMON_U32]
+    with open(os.path.join(HERE, 'generic.dict'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+# The device target: tests/qtest/fuzz/cxl_dcd_fuzz.c, QMP requests and
+# mailbox commands on a whole device.  An input is a list of operations:
+# an opcode byte (modulo their number), then its operands, read as far
+# as the input goes (zeros after it).
+D_ADD, D_RELEASE, D_COMMAND, D_ANSWER, D_CLOCK, D_RESET = range(6)
+FREE, CONTIGUOUS, PRESCRIPTIVE, SHARED = range(4)
+D_OPCODES = [0x0100, 0x0101, 0x0102, 0x0103, 0x0401, 0x4000, 0x4400,
+             0x4800, 0x4801, 0x4802, 0x4803]
+
+
+def d_exts(exts, raw=False):
+    """Extents: count, then (block, blocks - 1) or raw (u64 offset, len)"""
+    if raw:
+        return bytes([len(exts)]) + b''.join(struct.pack('<QQ', o, n)
+                                             for o, n in exts)
+    return bytes([len(exts)]) + b''.join(bytes([b, n - 1]) for b, n in exts)
+
+
+def d_add(region, exts=(), policy=PRESCRIPTIVE, tag=None, length=None,
+          raw=False):
+    flags = (1 | (2 if tag else 0)) if tag is not None else 0
+    if length is not None:
+        return bytes([D_ADD, region, policy, flags | 4, length - 1])
+    return bytes([D_ADD, region, policy, flags | (8 if raw else 0)]) + \
+        d_exts(exts, raw)
+
+
+def d_release(region, exts=(), forced=False, sanitize=False, tag=None,
+              raw=False):
+    flags = (1 if forced else 0) | (2 if sanitize else 0) | \
+        (4 | 8 | (16 if tag else 0) if tag is not None else 0) | \
+        (32 if raw else 0)
+    return bytes([D_RELEASE, region, flags]) + d_exts(exts, raw)
+
+
+def d_command(opcode, payload=b''):
+    return bytes([D_COMMAND, D_OPCODES.index(opcode)]) + \
+        struct.pack('<H', len(payload)) + payload
+
+
+def d_answer(mask=0xff):
+    return bytes([D_ANSWER, mask])
+
+
+seeds['device'] = {
+    'offer-accept': d_add(0, [(0, 2), (8, 1)]) + d_answer(),
+    'accept-release': d_add(1, [(0, 4)]) + d_answer() +
+    d_release(1, [(1, 2)]) + d_answer(),
+    'reject': d_add(0, [(2, 1), (4, 1)]) + d_answer(0),
+    'accept-first': d_add(0, [(i * 2, 1) for i in range(8)]) + d_answer(1),
+    'tags-forced-sanitize': d_add(0, [(0, 2)], tag=0) + d_answer() +
+    d_add(0, [(4, 2)], tag=1) + d_answer() +
+    d_release(0, forced=True, sanitize=True, tag=0) +
+    d_release(0, tag=1) + d_answer(),
+    'length-free': d_add(1, policy=FREE, length=3) + d_answer() +
+    d_add(1, policy=CONTIGUOUS, length=2) + d_answer(),
+    'many-offers': b''.join(d_add(0, [(i * 16 + j * 2, 1)
+                                      for j in range(8)])
+                            for i in range(12)) + d_answer() * 4,
+    'reset-in-flight': d_add(0, [(0, 1), (2, 1)]) + bytes([D_RESET]) +
+    d_answer() + d_add(0, [(0, 1)]) + d_answer(),
+    'host-commands': d_command(0x4802, struct.pack('<IB3x', 0, 0)) +
+    d_command(0x4803, dc_extents([(0, 2 * MiB)])) +
+    d_command(0x4801, struct.pack('<II', 0xffffffff, 0)) +
+    d_command(0x4800, bytes([8, 0])),
+    'sanitize-clock': d_add(0, [(0, 1)]) + d_answer() +
+    d_command(0x4400) + bytes([D_CLOCK, 9]) * 3 + d_answer(),
+    'raw-extents': d_add(0, [(U64 + 1 - 2 * MiB, 4 * MiB), (0, 0)],
+                         raw=True) +
+    d_release(0, [(0, U64)], raw=True),
+}
+
+
+def write_device_dict():
+    lines = ['# libFuzzer dictionary of the device target, written by'
+             ' make-corpus.py',
+             dict_bytes('answer_all', d_answer()),
+             dict_bytes('add_one', d_add(0, [(0, 1)])),
+             dict_bytes('release_one', d_release(0, [(0, 1)])),
+             dict_bytes('release_forced', d_release(0, [(0, 1)], forced=True)),
+             dict_bytes('reset', bytes([D_RESET]))]
     lines += [dict_u64('u64_' + n, v) for n, v in COMMON_U64]
     lines += [dict_u32('u32_' + n, v) for n, v in COMMON_U32]
     with open(os.path.join(HERE, 'device.dict'), 'w') as f:
@@ -559,6 +646,7 @@ def main():
         dict_bytes('tag', TAG),
         dict_bytes('chunk_ops', b'\x10\x80')])
     write_dict('sequence', [])
+    write_generic_dict()
     write_device_dict()
     write_dict('load', [
         dict_bytes('src_ops_len', b'\x40\x00'),

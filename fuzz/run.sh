@@ -8,10 +8,11 @@
 #   fuzz/run.sh TARGET SECONDS|-runs=N [libFuzzer options...]
 #
 # TARGET: add-response release get-extents region-layout fm-initiate
-# sequence load, or device: QEMU's generic fuzzer on a whole cxl-type3
-# device with dynamic capacity (fuzz/build-device.sh), every input run
-# on a machine reset to its initial state.  Builds the target first when
-# it is missing.  Scratch
+# sequence load (the engine), or one of the whole device's in QEMU's own
+# fuzzer (fuzz/build-device.sh): device (tests/qtest/fuzz/cxl_dcd_fuzz.c,
+# QMP requests and mailbox commands) and generic (QEMU's generic fuzzer
+# on the device's registers).  Builds the target first when it is
+# missing.  Scratch
 # directory: out/fuzz-dc/run/TARGET/ (corpus/, log, crash-* files), or
 # out/fuzz-dc/run/TARGET.PID/ while another run of TARGET holds it.
 # Exit status: 0 when no input failed, 1 otherwise.
@@ -32,11 +33,17 @@ if [ ! -d "$here/corpus/$target" ]; then
     echo "run.sh: no target $target" >&2
     exit 2
 fi
-if [ "$target" = device ]; then
+if [ "$target" = device ] || [ "$target" = generic ]; then
     bin=${FUZZ_QEMU_BUILD:-$top/out/fuzz-qemu/build}/qemu-fuzz-x86_64
     [ -x "$bin" ] || "$here/build-device.sh" >/dev/null || exit 2
+    # QEMU's --enable-ubsan recovers from what it finds: stop there
+    export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}
     # QEMU's fuzzer takes its target as the first argument
-    first=(--fuzz-target=generic-fuzz-cxl-dcd)
+    if [ "$target" = device ]; then
+        first=(--fuzz-target=cxl-dcd)
+    else
+        first=(--fuzz-target=generic-fuzz-cxl-dcd)
+    fi
 else
     first=()
     bin="$out/fuzz-dc-$target"
