@@ -1602,13 +1602,6 @@ static int saved_extent_cmp(const void *a, const void *b)
     return (*x)->dpa < (*y)->dpa ? -1 : (*x)->dpa > (*y)->dpa;
 }
 
-static const char *const saved_kind_name[] = {
-    [CXL_DC_SAVED_ACCEPTED] = "accepted extent",
-    [CXL_DC_SAVED_PENDING] = "pending extent",
-    [CXL_DC_SAVED_STAGED] = "staged extent",
-};
-
-/* Check everything @snap claims against @dc's regions and limits. */
 static int saved_range_cmp(const void *a, const void *b)
 {
     const CXLDCSavedRange *x = *(const CXLDCSavedRange **)a;
@@ -1616,6 +1609,12 @@ static int saved_range_cmp(const void *a, const void *b)
 
     return x->dpa < y->dpa ? -1 : x->dpa > y->dpa;
 }
+
+static const char *const saved_kind_name[] = {
+    [CXL_DC_SAVED_ACCEPTED] = "accepted extent",
+    [CXL_DC_SAVED_PENDING] = "pending extent",
+    [CXL_DC_SAVED_STAGED] = "staged extent",
+};
 
 /*
  * Whether [@dpa, @last] meets an accepted extent among the @n sorted,
@@ -1644,6 +1643,7 @@ static bool saved_accepted_meets(const CXLDCSavedExtent **order, uint32_t n,
     return false;
 }
 
+/* Check everything @snap claims against @dc's regions and limits. */
 static bool load_check(CXLDCState *dc, const CXLDCSnapshot *snap,
                        Error **errp)
 {
