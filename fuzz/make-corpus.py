@@ -475,7 +475,7 @@ def dev_input(*cmds):
 
 
 def dc_extents(extents, flags=0, count=None):
-    """Add DC Response / Release DC payload (CXL r3.1 Table 8-169)"""
+    """Add DC Response / Release DC input (CXL r3.1 Tables 8-168-8-170)"""
     n = len(extents) if count is None else count
     return struct.pack('<IB3x', n, flags) + b''.join(
         struct.pack('<QQ8x', dpa, length) for dpa, length in extents)

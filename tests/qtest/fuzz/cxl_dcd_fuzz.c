@@ -61,7 +61,7 @@ static const uint16_t dcd_opcodes[] = {
 #define DC_RELEASE_CAPACITY 1
 #define DC_FLAG_MORE        BIT(0)
 
-/* CXL r3.1 Table 8-166: Updated Extent; Table 8-167: Extent List */
+/* CXL r3.1 Tables 8-168 and 8-169: Add DC Response; 8-167: Extent List */
 #define UPDATED_HDR         8
 #define UPDATED_SIZE        0x18
 #define EXTENT_LIST_HDR     0x10
