@@ -18,6 +18,9 @@
 
 set -uo pipefail
 
+# One compound command, read whole before it runs: a run lasts an hour,
+# and bash would otherwise read an edited script from where it stood.
+{
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 export FUZZ_OUT=${FUZZ_OUT:-$top/out/fuzz-long}
@@ -80,14 +83,21 @@ wait
 
 failed=0
 for t in "${targets[@]}"; do
-    if [ "$(tail -n1 "$reports/$t")" = "exit 0" ]; then
+    status=$(tail -n1 "$reports/$t")
+    if [ "$status" = "exit 0" ]; then
         grep -m1 "^$t: " "$reports/$t"
     else
         failed=1
         grep -v '^exit ' "$reports/$t"
-        echo "$t: replay a crash file for the full report:" \
-             "$FUZZ_OUT/fuzz-dc-$t CRASH-FILE"
+        if [ "$status" = "exit 1" ]; then
+            echo "$t: replay a crash file for the full report:" \
+                 "$FUZZ_OUT/fuzz-dc-$t CRASH-FILE"
+        else
+            echo "$t: fuzz/run.sh failed ($status), not an input;" \
+                 "libFuzzer's log: $FUZZ_OUT/run/$t/log"
+        fi
     fi
 done >"$FUZZ_OUT/summary"
 cat "$FUZZ_OUT/summary"
 exit "$failed"
+}

@@ -19,6 +19,9 @@
 
 set -uo pipefail
 
+# One compound command, read whole before it runs: a run lasts an hour,
+# and bash would otherwise read an edited script from where it stood.
+{
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 out=${FUZZ_OUT:-$top/out/fuzz-dc}
@@ -88,3 +91,5 @@ fi
 echo "$target: ${execs:-?} executions in ${secs}s, ${rate:-?} exec/s," \
      "corpus $units inputs: $result (log: $work/log)"
 [ "$rc" = 0 ]
+exit
+}
