@@ -153,6 +153,8 @@
 #define CXL_OP_GET_INT_POLICY       0x0102
 #define CXL_OP_SET_INT_POLICY       0x0103
 #define CXL_OP_CLEAR_EVENT_RECORDS  0x0101
+#define CXL_OP_GET_SUPPORTED_LOGS   0x0400
+#define CXL_OP_GET_LOG              0x0401
 #define CXL_OP_IDENTIFY_MEMDEV      0x4000
 #define CXL_OP_SANITIZE             0x4400
 #define CXL_OP_GET_DC_CONFIG        0x4800
@@ -1733,6 +1735,91 @@ static void test_mbox_register_abuse(void)
                          ==, 0);
     }
     g_assert_cmphex(dcd_identify(d, &id), ==, CXL_RC_SUCCESS);
+    dcd_quit(d);
+}
+
+/*
+ * CXL r3.1 Table 8-70: Get Log Input.
+ * All fields little endian.
+ */
+typedef struct DcdGetLogIn {
+    uint8_t uuid[16];
+    uint32_t offset;
+    uint32_t length;
+} QEMU_PACKED DcdGetLogIn;
+QEMU_BUILD_BUG_ON(sizeof(DcdGetLogIn) != 0x18);
+
+#define CXL_CEL_UUID "0da9c0b5-bf41-4b78-8f79-96b1623b3f17"
+
+static uint16_t dcd_get_cel(Dcd *d, uint32_t offset, uint32_t length,
+                            uint8_t *out, size_t *out_len)
+{
+    DcdGetLogIn in = {};
+    QemuUUID uuid;
+
+    g_assert(qemu_uuid_parse(CXL_CEL_UUID, &uuid) == 0);
+    memcpy(in.uuid, uuid.data, sizeof(in.uuid));
+    stl_le_p(&in.offset, offset);
+    stl_le_p(&in.length, length);
+    return dcd_mbox(d, CXL_OP_GET_LOG, &in, sizeof(in), out, out_len);
+}
+
+/*
+ * The Command Effects Log lists the dynamic capacity commands, which
+ * the Linux driver needs, and Get Log reads it at byte offsets within
+ * the size Get Supported Logs reports (CXL r3.1 section 8.2.9.5.2).
+ * The device used to read at four times the offset, up to 768 KiB
+ * past the log, and to answer offsets beyond the log's size.
+ */
+static void test_mbox_cel(void)
+{
+    Dcd *d = dcd_boot();
+    uint8_t logs[0x1c], cel[0x800], part[8];
+    size_t len = sizeof(logs);
+    uint32_t size, i;
+    bool found[4] = {};
+
+    g_assert_cmphex(dcd_mbox(d, CXL_OP_GET_SUPPORTED_LOGS, NULL, 0, logs,
+                             &len), ==, CXL_RC_SUCCESS);
+    g_assert_cmpuint(len, ==, sizeof(logs));
+    g_assert_cmpuint(lduw_le_p(logs), ==, 1);
+    size = ldl_le_p(logs + 0x18);
+    g_assert_cmpuint(size, >=, 8);
+    g_assert_cmpuint(size % 4, ==, 0);
+    g_assert_cmpuint(size, <=, sizeof(cel));
+
+    len = sizeof(cel);
+    g_assert_cmphex(dcd_get_cel(d, 0, size, cel, &len), ==, CXL_RC_SUCCESS);
+    g_assert_cmpuint(len, ==, size);
+    for (i = 0; i < size; i += 4) {
+        uint16_t op = lduw_le_p(cel + i);
+
+        if (op >= CXL_OP_GET_DC_CONFIG && op <= CXL_OP_RELEASE_DC) {
+            found[op - CXL_OP_GET_DC_CONFIG] = true;
+        }
+    }
+    g_assert(found[0] && found[1] && found[2] && found[3]);
+
+    /* Offsets count bytes: the second entry, the last one */
+    len = sizeof(part);
+    g_assert_cmphex(dcd_get_cel(d, 4, 8, part, &len), ==, CXL_RC_SUCCESS);
+    g_assert_cmpuint(len, ==, 8);
+    g_assert(!memcmp(part, cel + 4, 8));
+    len = sizeof(part);
+    g_assert_cmphex(dcd_get_cel(d, size - 4, 4, part, &len), ==,
+                    CXL_RC_SUCCESS);
+    g_assert(!memcmp(part, cel + size - 4, 4));
+
+    /* Nothing beyond the log's size */
+    len = sizeof(part);
+    g_assert_cmphex(dcd_get_cel(d, size, 4, part, &len), ==,
+                    CXL_RC_INVALID_INPUT);
+    len = sizeof(part);
+    g_assert_cmphex(dcd_get_cel(d, size - 4, 8, part, &len), ==,
+                    CXL_RC_INVALID_INPUT);
+    len = sizeof(part);
+    g_assert_cmphex(dcd_get_cel(d, UINT32_MAX, 4, part, &len), ==,
+                    CXL_RC_INVALID_INPUT);
     dcd_quit(d);
 }
 
@@ -4589,6 +4676,7 @@ int main(int argc, char **argv)
     qtest_add_func("/cxl/dcd/mbox/identify", test_mbox_identify);
     qtest_add_func("/cxl/dcd/mbox/errors", test_mbox_errors);
     qtest_add_func("/cxl/dcd/mbox/register-abuse", test_mbox_register_abuse);
+    qtest_add_func("/cxl/dcd/mbox/cel", test_mbox_cel);
     qtest_add_func("/cxl/dcd/mbox/background-bit", test_mbox_background_bit);
     qtest_add_func("/cxl/dcd/mbox/get-dc-config", test_mbox_get_dc_config);
     qtest_add_func("/cxl/dcd/add/accept-all", test_add_accept_all);
