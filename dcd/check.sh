@@ -17,7 +17,8 @@
 #   sanitizers              unit tests and qtests on an ASan+UBSan build
 #   fuzz                    the engine's fuzz targets, 10 s each, the
 #                           long-run script (fuzz/long.sh) briefly, and
-#                           QEMU's generic fuzzer on the whole device
+#                           the whole device's two targets in QEMU's
+#                           own fuzzer (device, generic), 10 s each
 #
 # CHECK_ONLY=unit,qtest,run,guest,sanitizers,fuzz,checkpatch,series limits
 # the groups run.
