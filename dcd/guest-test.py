@@ -64,6 +64,15 @@ def device_extents(qmp):
     return sorted(out), rsp
 
 
+def pending_state(qmp):
+    """What the device still holds for the host, for a failure's diagnosis:
+    pending adds and releases, and records queued for the event log."""
+    dev = qmp.cmd("query-cxl-dynamic-capacity", path=DCD)["return"][0]
+    return "device: %d pending adds, %d pending releases, %d queued " \
+        "records" % (len(dev["pending-adds"]), len(dev["pending-releases"]),
+                     dev["queued-records"])
+
+
 def main():
     tap = Tap()
     tmp = tempfile.mkdtemp(prefix="dcd-guest-")
@@ -143,7 +152,8 @@ def main():
     tap.check("QMP add -> the agent accepts -> ACCEPTED event",
               rsp.get("return") == {} and ev is not None and
               len(ev["data"]["accepted"]) == 2,
-              "%s %s\n%s" % (rsp, ev, m.console()[-1500:]))
+              "%s %s %s\n%s" % (rsp, ev, pending_state(qmp),
+                                  m.console()[-1500:]))
     rsp = qmp.cmd("cxl-add-dynamic-capacity", path=DCD, **{
         "host-id": 0, "selection-policy": "prescriptive", "region": 1,
         "extents": [{"offset": 0, "len": 2 * MIB}]})
@@ -202,7 +212,9 @@ def main():
     tap.check("accept-first: 1 of 3 extents accepted, 2 declined",
               st == 0 and ev is not None and
               [e["offset"] for e in ev["data"]["accepted"]] == [256 * MIB] and
-              len(ev["data"]["declined"]) == 2, "%s %s\n%s" % (rsp, ev, out))
+              len(ev["data"]["declined"]) == 2,
+              "%s %s %s\n%s" % (rsp, ev, pending_state(qmp),
+                                m.console()[-1500:]))
 
     # An offer longer than the event log and than one response payload.
     st, out = m.shell("dcd-agent stop && dcd-agent start --policy=accept-all")
