@@ -15,7 +15,8 @@
 # missing.  Scratch
 # directory: out/fuzz-dc/run/TARGET/ (corpus/, log, crash-* files), or
 # out/fuzz-dc/run/TARGET.PID/ while another run of TARGET holds it.
-# Exit status: 0 when no input failed, 1 otherwise.
+# Exit status: 0 when no input failed, 1 when one did, 2 when the target
+# could not be run.
 
 set -uo pipefail
 

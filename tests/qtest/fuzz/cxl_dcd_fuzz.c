@@ -251,11 +251,26 @@ static void host_command(FuzzIn *in)
     mbox_run(opcode, payload, len, NULL);
 }
 
+/* Add DC Response or Release DC with the @n extents of @ext */
+static void host_updated(uint16_t opcode, const DcdRange *ext, unsigned n,
+                         bool more)
+{
+    uint8_t payload[CXL_MAILBOX_MAX_PAYLOAD_SIZE] = {};
+    unsigned i;
+
+    stl_le_p(payload, n);
+    payload[4] = more;
+    for (i = 0; i < n; i++) {
+        stq_le_p(payload + UPDATED_HDR + i * UPDATED_SIZE, ext[i].dpa);
+        stq_le_p(payload + UPDATED_HDR + i * UPDATED_SIZE + 8, ext[i].len);
+    }
+    mbox_run(opcode, payload, UPDATED_HDR + n * UPDATED_SIZE, NULL);
+}
+
 /* Host: Add DC Response with the extents of the chain @mask selects */
 static void host_respond(uint8_t mask)
 {
-    uint8_t payload[CXL_MAILBOX_MAX_PAYLOAD_SIZE];
-    unsigned per_cmd = (sizeof(payload) - UPDATED_HDR) / UPDATED_SIZE;
+    unsigned per_cmd = (sizeof(F.pl) - UPDATED_HDR) / UPDATED_SIZE;
     unsigned i, n = 0, sent = 0;
     DcdRange sel[MAX_CHAIN];
 
@@ -267,17 +282,7 @@ static void host_respond(uint8_t mask)
     do {
         unsigned part = MIN(n - sent, per_cmd);
 
-        memset(payload, 0, sizeof(payload));
-        stl_le_p(payload, part);
-        payload[4] = sent + part < n;           /* More */
-        for (i = 0; i < part; i++) {
-            stq_le_p(payload + UPDATED_HDR + i * UPDATED_SIZE,
-                     sel[sent + i].dpa);
-            stq_le_p(payload + UPDATED_HDR + i * UPDATED_SIZE + 8,
-                     sel[sent + i].len);
-        }
-        mbox_run(OP_ADD_RESPONSE, payload, UPDATED_HDR + part * UPDATED_SIZE,
-                 NULL);
+        host_updated(OP_ADD_RESPONSE, sel + sent, part, sent + part < n);
         sent += part;
     } while (sent < n);
     F.chain_len = 0;
@@ -314,7 +319,6 @@ static bool host_drain(uint8_t mask, unsigned rounds)
                 .dpa = ldq_le_p(r + RECORD_DC_EXTENT),
                 .len = ldq_le_p(r + RECORD_DC_EXTENT + 8),
             };
-            uint8_t release[UPDATED_HDR + UPDATED_SIZE] = { 1 };
 
             memcpy(clear + 6 + 2 * i, r + RECORD_HANDLE, 2);
             switch (r[RECORD_DC_TYPE]) {
@@ -327,9 +331,7 @@ static bool host_drain(uint8_t mask, unsigned rounds)
                 }
                 break;
             case DC_RELEASE_CAPACITY:
-                stq_le_p(release + UPDATED_HDR, ext.dpa);
-                stq_le_p(release + UPDATED_HDR + 8, ext.len);
-                mbox_run(OP_RELEASE, release, sizeof(release), NULL);
+                host_updated(OP_RELEASE, &ext, 1, false);
                 break;
             }
         }
